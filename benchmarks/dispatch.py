@@ -1,0 +1,82 @@
+"""Dispatch cost: a bare await against execute_action of a registered no-op action.
+
+Run: ``.venv/bin/python benchmarks/dispatch.py``. Prints medians measured in this one process,
+their ratio, and the cost of metrics_frame() over 1,000,000 records.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import statistics
+import time
+import tracemalloc
+
+from eliza_nb import AgentRuntime, Plugin, action
+from eliza_nb.records import MetricsRecorder
+
+N = 20_000
+ROUNDS = 15
+
+
+async def noop() -> None:
+    return None
+
+
+@action(name="NOOP", description="does nothing")
+async def noop_action(runtime, message, state, options, callback):  # type: ignore[no-untyped-def]
+    return None
+
+
+async def median_ns(make, n: int = N) -> float:  # type: ignore[no-untyped-def]
+    samples = []
+    for _ in range(ROUNDS):
+        t0 = time.perf_counter_ns()
+        for _ in range(n):
+            await make()
+        samples.append((time.perf_counter_ns() - t0) / n)
+    return statistics.median(samples)
+
+
+async def dispatch() -> tuple[float, float]:
+    rt = AgentRuntime(use_env=False)
+    await rt.register_plugin(Plugin(name="bench", actions=[noop_action]))
+    bare = await median_ns(noop)
+    run = await median_ns(lambda: rt.execute_action("NOOP"))
+    assert len(rt.metrics.runs) == N * ROUNDS, "every execution must be recorded"
+    return bare, run
+
+
+def records_cost(n: int = 1_000_000) -> tuple[float, float]:
+    gc.collect()
+    tracemalloc.start()
+    rec = MetricsRecorder()
+    runs = rec.runs
+    t = time.time()
+    actions = ("A", "B", "C")
+    for i in range(n):
+        runs.append((i, "bench", actions[i % 3], t + i * 1e-3, 0.001 * (i % 97), i % 50 != 0,
+                     None if i % 50 else "HANDLER_ERROR", "default"))  # fmt: skip
+    held = tracemalloc.get_traced_memory()[0]
+    tracemalloc.stop()
+    rt = AgentRuntime(use_env=False)
+    rt.metrics = rec
+    t0 = time.perf_counter()
+    frame = rt.metrics_frame()
+    elapsed = time.perf_counter() - t0
+    assert len(frame) == n
+    return elapsed, held / n
+
+
+def main() -> None:
+    bare, run = asyncio.run(dispatch())
+    print(f"await noop()                     median {bare / 1000:8.3f} us")
+    print(f"await execute_action('NOOP')     median {run / 1000:8.3f} us   (target <= 2 us)")
+    print(f"ratio execute_action / bare await       {run / bare:8.1f} x    (target <= 20x)")
+    elapsed, per_record = records_cost()
+    print(f"metrics_frame() of 1,000,000 records    {elapsed:8.3f} s    (target <= 0.5 s)")
+    print(f"memory held per run record              {per_record:8.0f} B    (target <= 250 B)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,102 @@
+"""Folding what a handler did (its return value, callback calls, exception) into an ActionResult."""
+
+from __future__ import annotations
+
+import traceback as tb
+from collections.abc import Awaitable, Generator
+from typing import Any
+
+from eliza_nb.errors import ElizaError
+from eliza_nb.settings import Masker
+from eliza_nb.types import ActionResult, Content, ErrorInfo
+
+__all__ = ["Callback", "error_info", "fold_return", "to_content"]
+
+_RESULT_KEYS = frozenset({"success", "data", "error", "values"})
+
+
+class _Done:
+    """An already-finished awaitable: ``await callback(...)`` costs nothing."""
+
+    __slots__ = ()
+
+    def __await__(self) -> Generator[Any, None, None]:
+        return
+        yield  # pragma: no cover - makes this a generator
+
+
+_DONE = _Done()
+
+
+def to_content(value: Any) -> Content:
+    """Coerce what a handler reports (Content, dict, str) into ``Content``."""
+    if isinstance(value, Content):
+        return value
+    if isinstance(value, str):
+        return Content(text=value)
+    if isinstance(value, dict):
+        return Content.model_validate(value)
+    raise TypeError(f"callback expects Content, dict or str, got {type(value).__name__}")
+
+
+class Callback:
+    """The ``callback(content, attachments=None)`` a handler reports through.
+
+    Each call records the content at once and returns an awaitable, so both ``callback(c)``
+    (sync handler) and ``await callback(c)`` (async handler, as in elizaOS) work.
+    """
+
+    __slots__ = ("responses",)
+
+    def __init__(self, responses: list[Content]) -> None:
+        self.responses = responses
+
+    def __call__(self, content: Any, attachments: list[Any] | None = None) -> Awaitable[None]:
+        item = to_content(content)
+        if attachments:
+            item = item.model_copy(update={"attachments": [*item.attachments, *attachments]})
+        self.responses.append(item)
+        return _DONE
+
+
+def fold_return(value: Any, responses: list[Content]) -> tuple[bool, str | None, Any, str | None]:
+    """(success, text, data, error message) from a handler's return value.
+
+    ``None`` takes the last response's text; ``str`` is the text; ``Content`` (or a plain dict)
+    gives its text and extra keys as data; a dict with ``success``/``data``/``error`` keys (or an
+    ``ActionResult``) is taken as a result; ``False`` is a failure; anything else is data.
+    """
+    if value is None or value is True:
+        return True, (responses[-1].text if responses else None), None, None
+    if isinstance(value, str):
+        return True, value, None, None
+    if isinstance(value, ActionResult):
+        err = value.error.message if value.error else None
+        return value.success, value.text, value.data, err
+    if value is False:
+        return False, None, None, "handler returned False"
+    if isinstance(value, dict) and _RESULT_KEYS & value.keys():
+        success = bool(value.get("success", True))
+        error = value.get("error")
+        message = None if success else str(error or "handler reported failure")
+        return success, value.get("text"), value.get("data", value.get("values")), message
+    if isinstance(value, dict):
+        value = Content.model_validate(value)
+    if isinstance(value, Content):
+        extra = value.model_extra or None
+        return True, value.text or None, extra, None
+    return True, None, value, None
+
+
+def error_info(exc: BaseException, masker: Masker, code: str | None = None) -> ErrorInfo:
+    """A masked ``ErrorInfo`` for an exception (ElizaError keeps its own code)."""
+    if code is None:
+        code = exc.code if isinstance(exc, ElizaError) else "HANDLER_ERROR"
+    message = exc.message if isinstance(exc, ElizaError) else str(exc)
+    trace = "".join(tb.format_exception(type(exc), exc, exc.__traceback__))
+    return ErrorInfo(
+        code=code,
+        message=masker.mask(message or type(exc).__name__),
+        error_type=type(exc).__name__,
+        traceback=masker.mask(trace),
+    )

@@ -1,0 +1,184 @@
+"""The one exception family of eliza_nb.
+
+Every error the library raises derives from :class:`ElizaError` and carries a stable ``code``
+(match on it, never on the message), a human ``message`` that says what to do, and ``details``::
+
+    ElizaError                 base: code, message, details; renders as one line in IPython
+    ├── ConfigurationError     CONFIGURATION_ERROR  settings missing or of the wrong type
+    ├── ValidationError        VALIDATION_ERROR     bad input at a boundary (names the field)
+    ├── PluginError            PLUGIN_ERROR         a plugin is malformed, clashes or failed to load
+    ├── ActionNotFoundError    ACTION_NOT_FOUND     no action by that name or simile (lists the closest)
+    ├── HandlerError           HANDLER_ERROR        a handler raised a foreign exception
+    ├── ActionTimeoutError     TIMEOUT              a handler ran past its timeout
+    ├── ActionCancelledError   CANCELLED            a run was cancelled (interrupt, task cancel)
+    ├── ApiError               API_ERROR            a remote API failed (for plugin authors)
+    ├── StoreError             STORE_ERROR          the memory database cannot be used
+    └── ModelNotFoundError     MODEL_NOT_FOUND      no plugin serves the requested model type
+
+``VALIDATION_FAILED`` is a result code, not an exception: an action whose ``validate`` says no
+returns ``success=False`` with that code.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+__all__ = [
+    "ActionCancelledError",
+    "ActionNotFoundError",
+    "ActionTimeoutError",
+    "ApiError",
+    "ConfigurationError",
+    "ElizaError",
+    "HandlerError",
+    "ModelNotFoundError",
+    "PluginError",
+    "StoreError",
+    "ValidationError",
+]
+
+
+class ElizaError(Exception):
+    """Base of every eliza_nb error.
+
+    Args:
+        message: What went wrong and what to do about it.
+        code: Overrides the class's stable code (plugin authors may use their own codes).
+        details: Extra, JSON-able facts about the failure.
+
+    Example:
+        >>> raise ElizaError("Quota exceeded", code="QUOTA", details={"limit": 10})
+        Traceback (most recent call last):
+        eliza_nb.errors.ElizaError: [QUOTA] Quota exceeded
+    """
+
+    default_code: ClassVar[str] = "ELIZA_ERROR"
+
+    def __init__(
+        self, message: str, *, code: str | None = None, details: dict[str, Any] | None = None
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code or self.default_code
+        self.details: dict[str, Any] = dict(details or {})
+
+    def __str__(self) -> str:
+        return f"[{self.code}] {self.message}"
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(code={self.code!r}, message={self.message!r})"
+
+    def _render_traceback_(self) -> list[str]:
+        # IPython calls this instead of printing a traceback: one line with the code.
+        # The full traceback stays available through %tb.
+        return [f"\x1b[0;31m{type(self).__name__}\x1b[0m: {self}"]
+
+
+class ConfigurationError(ElizaError):
+    """Settings are missing or unusable; the message names every missing key."""
+
+    default_code = "CONFIGURATION_ERROR"
+
+
+class ValidationError(ElizaError):
+    """Input failed validation at a boundary; ``field`` (and ``plugin`` when known) say where."""
+
+    default_code = "VALIDATION_ERROR"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        field: str | None = None,
+        plugin: str | None = None,
+        code: str | None = None,
+        details: dict[str, Any] | None = None,
+    ) -> None:
+        merged = {"field": field, "plugin": plugin, **(details or {})}
+        super().__init__(message, code=code, details=merged)
+        self.field = field
+        self.plugin = plugin
+
+
+class PluginError(ElizaError):
+    """A plugin is malformed, clashes with another, or failed while loading.
+
+    ``plugin`` is the name of the plugin at fault (pluggy's habit: the error carries its object).
+    """
+
+    default_code = "PLUGIN_ERROR"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        plugin: str | None = None,
+        code: str | None = None,
+        details: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(message, code=code, details={"plugin": plugin, **(details or {})})
+        self.plugin = plugin
+
+
+class ActionNotFoundError(ElizaError):
+    """No registered action has that name or simile; ``suggestions`` holds the closest names."""
+
+    default_code = "ACTION_NOT_FOUND"
+
+    def __init__(self, name: str, suggestions: list[str], available: int) -> None:
+        hint = f" Did you mean: {', '.join(suggestions)}?" if suggestions else ""
+        if available == 0:
+            hint = " No actions are registered: register a plugin first."
+        super().__init__(
+            f"No action named {name!r}.{hint}",
+            details={"name": name, "suggestions": suggestions},
+        )
+        self.name = name
+        self.suggestions = suggestions
+
+
+class HandlerError(ElizaError):
+    """A handler raised an exception that is not an ElizaError."""
+
+    default_code = "HANDLER_ERROR"
+
+
+class ActionTimeoutError(ElizaError):
+    """A handler ran longer than its ``timeout``."""
+
+    default_code = "TIMEOUT"
+
+
+class ActionCancelledError(ElizaError):
+    """A run was cancelled before it finished (an interrupt or a cancelled task)."""
+
+    default_code = "CANCELLED"
+
+
+class ApiError(ElizaError):
+    """A remote API call failed; ``status`` is the HTTP status when there was one."""
+
+    default_code = "API_ERROR"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        code: str | None = None,
+        details: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(message, code=code, details={"status": status, **(details or {})})
+        self.status = status
+
+
+class StoreError(ElizaError):
+    """The memory database cannot be opened, read or written."""
+
+    default_code = "STORE_ERROR"
+
+
+class ModelNotFoundError(ElizaError):
+    """No registered plugin serves the requested model type."""
+
+    default_code = "MODEL_NOT_FOUND"

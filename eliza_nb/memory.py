@@ -1,0 +1,89 @@
+"""Memory managers: the runtime's view of one table of memories (``runtime.messages``)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from eliza_nb.errors import ValidationError
+from eliza_nb.store.base import MemoryStore
+from eliza_nb.types import Content, Memory
+
+if TYPE_CHECKING:
+    from eliza_nb.runtime import AgentRuntime
+
+__all__ = ["MemoryManager"]
+
+
+class MemoryManager:
+    """Create, read, search and delete the memories of one table.
+
+    Example:
+        >>> import asyncio
+        >>> from eliza_nb import AgentRuntime
+        >>> rt = AgentRuntime()
+        >>> rt.run_sync(rt.messages.create_memory("hello", room_id="lobby"))  # doctest: +ELLIPSIS
+        Memory(...)
+        >>> [m.text for m in rt.run_sync(rt.messages.get_memories("lobby"))]
+        ['hello']
+    """
+
+    def __init__(self, runtime: AgentRuntime, store: MemoryStore, table: str) -> None:
+        self.runtime = runtime
+        self.store = store
+        self.table = table
+
+    async def create_memory(
+        self, memory: Memory | Content | str | dict[str, Any], *, room_id: str | None = None
+    ) -> Memory:
+        """Store a memory (a ``Memory``, or text/``Content``/dict turned into one) and return it."""
+        mem = self.runtime.to_memory(memory, room_id=room_id)
+        await self.store.create_memory(mem, table=self.table)
+        return mem
+
+    async def get_memories(
+        self,
+        room_id: str,
+        count: int = 10,
+        *,
+        start: datetime | None = None,
+        end: datetime | None = None,
+    ) -> list[Memory]:
+        """The ``count`` most recent memories of a room, oldest first."""
+        if not isinstance(count, int) or count < 0:
+            raise ValidationError("count must be a non-negative integer", field="count")
+        return await self.store.get_memories(
+            str(room_id), table=self.table, count=count, start=start, end=end
+        )
+
+    async def search_memories(
+        self,
+        room_id: str,
+        text: str | None = None,
+        *,
+        embedding: Sequence[float] | None = None,
+        top_k: int = 10,
+    ) -> list[Memory]:
+        """Memories of a room that contain ``text``, or nearest to ``embedding``; best first."""
+        if text is None and embedding is None:
+            raise ValidationError("search_memories needs text= or embedding=", field="text")
+        return await self.store.search_memories(
+            str(room_id), table=self.table, text=text, embedding=embedding, top_k=top_k
+        )
+
+    async def count_memories(self, room_id: str | None = None) -> int:
+        """How many memories a room (or the whole table) holds."""
+        return await self.store.count_memories(room_id, table=self.table)
+
+    async def remove_memory(self, memory_id: uuid.UUID | str) -> bool:
+        """Delete one memory by id; True if it existed."""
+        return await self.store.remove_memory(memory_id, table=self.table)
+
+    async def remove_all_memories(self, room_id: str) -> int:
+        """Delete every memory of a room; returns how many were deleted."""
+        return await self.store.remove_all_memories(str(room_id), table=self.table)
+
+    def __repr__(self) -> str:
+        return f"MemoryManager(table={self.table!r})"

@@ -1,0 +1,348 @@
+"""Plugins and their parts: actions, providers, evaluators, services and clients.
+
+A plugin bundles what an agent can do (actions), what it knows (providers), how it reflects
+(evaluators) and what it keeps running (services, clients). Parts are checked when they are
+created and again when the plugin is registered, so mistakes surface before anything runs.
+
+Example:
+    >>> @action(name="HELLO", description="Say hello", similes=["GREET"])
+    ... async def hello(runtime, message, state, options, callback):
+    ...     return f"Hello, {message.content.text or 'world'}!"
+    >>> plugin = Plugin(name="greeter", actions=[hello])
+"""
+
+from __future__ import annotations
+
+import re
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ValidationError as PydanticValidationError
+
+from eliza_nb._calls import is_async_callable
+from eliza_nb.errors import ValidationError
+from eliza_nb.types import ActionExample
+
+if TYPE_CHECKING:
+    from eliza_nb.runtime import AgentRuntime
+
+__all__ = [
+    "Action",
+    "Client",
+    "Evaluator",
+    "Plugin",
+    "PluginConfig",
+    "Provider",
+    "Service",
+    "action",
+    "evaluator",
+    "provider",
+]
+
+Handler = Callable[..., Any]
+F = TypeVar("F", bound=Callable[..., Any])
+_SEMVER = re.compile(r"^\d+\.\d+\.\d+(?:[-+][0-9A-Za-z.+-]+)?$")
+
+
+def _fail(kind: str, name: object, fld: str, problem: str) -> ValidationError:
+    return ValidationError(f"{kind} {name!r}: field {fld!r} {problem}", field=fld)
+
+
+def _check_name(kind: str, name: object) -> str:
+    if not isinstance(name, str) or not name.strip():
+        raise _fail(kind, name, "name", "must be a non-empty string")
+    return name
+
+
+def _check_callable(kind: str, name: str, fld: str, fn: object, required: bool) -> None:
+    if fn is None and not required:
+        return
+    if fn is None:
+        raise _fail(kind, name, fld, "is required: pass a function")
+    if not callable(fn):
+        raise _fail(kind, name, fld, f"must be callable, got {type(fn).__name__}")
+
+
+def _check_strings(kind: str, name: str, fld: str, values: object) -> list[str]:
+    if isinstance(values, str) or not isinstance(values, Sequence):
+        raise _fail(kind, name, fld, f"must be a list of strings, got {type(values).__name__}")
+    if not all(isinstance(v, str) and v for v in values):
+        raise _fail(kind, name, fld, "must hold only non-empty strings")
+    return list(values)
+
+
+def _coerce_examples(kind: str, name: str, examples: object) -> list[list[ActionExample]]:
+    """Accept ActionExample objects or elizaOS-style dicts ``{"user": ..., "content": {...}}``."""
+    if isinstance(examples, str | bytes) or not isinstance(examples, Sequence):
+        raise _fail(kind, name, "examples", "must be a list of conversations (lists of turns)")
+    out: list[list[ActionExample]] = []
+    for i, convo in enumerate(examples):
+        if isinstance(convo, str | bytes | dict) or not isinstance(convo, Sequence):
+            raise _fail(kind, name, "examples", f"item {i} must be a list of turns, not {convo!r}")
+        try:
+            out.append([ActionExample.model_validate(turn) for turn in convo])
+        except PydanticValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"]) or "turn"
+            raise _fail(kind, name, "examples", f"item {i}: {where}: {first['msg']}") from None
+    return out
+
+
+@dataclass(eq=False)
+class Action:
+    """Something the agent can do.
+
+    Args:
+        name: Unique name, matched case-insensitively (``MY_ACTION``).
+        handler: ``handler(runtime, message, state, options, callback)``, sync or async. It may
+            return a ``Content``, ``dict``, ``str`` or ``ActionResult``-like dict, and report to
+            the user through ``callback(content)``.
+        description: What it does (shown in widgets and used by the agent loop).
+        similes: Other names that run it.
+        examples: Conversations showing it in use: lists of ``ActionExample`` (or dicts).
+        validate: ``validate(runtime, message, state) -> bool``, sync or async; optional.
+        timeout: Default timeout in seconds for this action, if any.
+    """
+
+    name: str
+    handler: Handler | None = None
+    description: str = ""
+    similes: list[str] = field(default_factory=list)
+    examples: list[list[ActionExample]] = field(default_factory=list)
+    validate: Handler | None = None
+    timeout: float | None = None
+    handler_is_async: bool = field(init=False, default=False, repr=False)
+    validate_is_async: bool = field(init=False, default=False, repr=False)
+
+    def __post_init__(self) -> None:
+        _check_name("Action", self.name)
+        _check_callable("Action", self.name, "handler", self.handler, required=True)
+        _check_callable("Action", self.name, "validate", self.validate, required=False)
+        self.similes = _check_strings("Action", self.name, "similes", self.similes)
+        self.examples = _coerce_examples("Action", self.name, self.examples)
+        if not isinstance(self.description, str):
+            raise _fail("Action", self.name, "description", "must be a string")
+        if self.timeout is not None and not (
+            isinstance(self.timeout, int | float) and self.timeout > 0
+        ):
+            raise _fail("Action", self.name, "timeout", "must be a positive number of seconds")
+        self.handler_is_async = is_async_callable(self.handler)
+        self.validate_is_async = is_async_callable(self.validate)
+
+    def validator(self, fn: F) -> F:
+        """Decorator: set this action's ``validate(runtime, message, state)`` function."""
+        _check_callable("Action", self.name, "validate", fn, required=True)
+        self.validate = fn
+        self.validate_is_async = is_async_callable(fn)
+        return fn
+
+
+@dataclass(eq=False)
+class Provider:
+    """Feeds the agent's state: ``get(runtime, message, state)``, sync or async."""
+
+    name: str
+    get: Handler | None = None
+    description: str = ""
+    get_is_async: bool = field(init=False, default=False, repr=False)
+
+    def __post_init__(self) -> None:
+        _check_name("Provider", self.name)
+        _check_callable("Provider", self.name, "get", self.get, required=True)
+        self.get_is_async = is_async_callable(self.get)
+
+
+@dataclass(eq=False)
+class Evaluator:
+    """Reflects on a message after actions ran.
+
+    Runs when ``always_run`` is true or its ``validate(runtime, message, state)`` passes;
+    ``handler`` has the action signature.
+    """
+
+    name: str
+    handler: Handler | None = None
+    description: str = ""
+    similes: list[str] = field(default_factory=list)
+    examples: list[list[ActionExample]] = field(default_factory=list)
+    validate: Handler | None = None
+    always_run: bool = False
+
+    def __post_init__(self) -> None:
+        _check_name("Evaluator", self.name)
+        _check_callable("Evaluator", self.name, "handler", self.handler, required=True)
+        _check_callable("Evaluator", self.name, "validate", self.validate, required=False)
+        self.similes = _check_strings("Evaluator", self.name, "similes", self.similes)
+        self.examples = _coerce_examples("Evaluator", self.name, self.examples)
+
+    def validator(self, fn: F) -> F:
+        """Decorator: set this evaluator's ``validate`` function."""
+        _check_callable("Evaluator", self.name, "validate", fn, required=True)
+        self.validate = fn
+        return fn
+
+
+class Service(ABC):
+    """A long-lived helper a plugin provides, started by the runtime and found by type.
+
+    Subclasses set ``service_type`` and implement ``initialize``; the runtime calls it at
+    registration and ``stop()`` at unregistration or close. Reach it with
+    ``runtime.get_service(service_type)``.
+    """
+
+    service_type: ClassVar[str] = ""
+
+    @abstractmethod
+    async def initialize(self, runtime: AgentRuntime) -> None:
+        """Prepare the service (open connections, load data)."""
+
+    async def stop(self) -> None:  # noqa: B027 - optional hook with a default
+        """Release what ``initialize`` acquired. Optional."""
+
+
+class Client(ABC):
+    """A connection to the outside (a chat platform, a queue) started with the runtime."""
+
+    @abstractmethod
+    async def start(self, runtime: AgentRuntime) -> None:
+        """Start listening; called at registration."""
+
+    async def stop(self) -> None:  # noqa: B027 - optional hook with a default
+        """Stop listening; called at unregistration or close."""
+
+
+class PluginConfig(BaseModel):
+    """The settings a plugin needs.
+
+    ``required`` keys must resolve (see ``AgentRuntime.get_setting``) for registration to
+    succeed; ``defaults`` are the last layer of lookup; ``secrets`` marks extra keys whose
+    values are masked (keys ending in KEY, TOKEN, SECRET or PASSWORD always are).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    required: list[str] = Field(default_factory=list)
+    optional: list[str] = Field(default_factory=list)
+    defaults: dict[str, Any] = Field(default_factory=dict)
+    secrets: list[str] = Field(default_factory=list)
+
+
+@dataclass(eq=False)
+class Plugin:
+    """A named bundle of actions, providers, evaluators, services and clients.
+
+    Lifecycle hooks are optional and may be sync or async: ``on_load(runtime)``,
+    ``on_unload(runtime)``, ``on_config_change(new_settings)``, ``on_error(error)``. A hook may
+    take fewer arguments than offered.
+    """
+
+    name: str
+    description: str = ""
+    version: str = "0.1.0"
+    actions: list[Action] = field(default_factory=list)
+    providers: list[Provider] = field(default_factory=list)
+    evaluators: list[Evaluator] = field(default_factory=list)
+    services: list[Any] = field(default_factory=list)
+    clients: list[Any] = field(default_factory=list)
+    config: PluginConfig = field(default_factory=PluginConfig)
+    on_load: Handler | None = None
+    on_unload: Handler | None = None
+    on_config_change: Handler | None = None
+    on_error: Handler | None = None
+
+    def __post_init__(self) -> None:
+        _check_name("Plugin", self.name)
+        if not isinstance(self.version, str) or not _SEMVER.match(self.version):
+            raise _fail("Plugin", self.name, "version", "must be a semver string like '1.2.3'")
+        if isinstance(self.config, dict):
+            try:
+                self.config = PluginConfig.model_validate(self.config)
+            except PydanticValidationError as exc:
+                first = exc.errors()[0]
+                where = ".".join(str(p) for p in first["loc"])
+                raise _fail("Plugin", self.name, f"config.{where}", first["msg"]) from None
+        elif not isinstance(self.config, PluginConfig):
+            raise _fail("Plugin", self.name, "config", "must be a PluginConfig or a dict")
+        for hook in ("on_load", "on_unload", "on_config_change", "on_error"):
+            _check_callable("Plugin", self.name, hook, getattr(self, hook), required=False)
+        for fld in ("actions", "providers", "evaluators", "services", "clients"):
+            value = getattr(self, fld)
+            if isinstance(value, str | bytes) or not isinstance(value, Sequence):
+                raise _fail("Plugin", self.name, fld, f"must be a list, got {type(value).__name__}")
+            setattr(self, fld, list(value))
+
+    def _repr_html_(self) -> str:
+        from eliza_nb.kernel.display import plugin_html
+
+        return plugin_html(self)
+
+
+def action(
+    name: str | None = None,
+    *,
+    description: str | None = None,
+    similes: Sequence[str] = (),
+    examples: Sequence[Any] = (),
+    timeout: float | None = None,
+) -> Callable[[Handler], Action]:
+    """Decorator: turn a handler function into an :class:`Action`.
+
+    The name defaults to the function's name in upper case, the description to its docstring.
+
+    Example:
+        >>> @action(similes=["PING"])
+        ... def echo(runtime, message, state, options, callback):
+        ...     return message.content.text
+        >>> echo.name
+        'ECHO'
+    """
+
+    def wrap(fn: Handler) -> Action:
+        return Action(
+            name=name or fn.__name__.upper(),
+            handler=fn,
+            description=description if description is not None else (fn.__doc__ or "").strip(),
+            similes=list(similes),
+            examples=list(examples),
+            timeout=timeout,
+        )
+
+    return wrap
+
+
+def provider(
+    name: str | None = None, *, description: str | None = None
+) -> Callable[[Handler], Provider]:
+    """Decorator: turn ``get(runtime, message, state)`` into a :class:`Provider`."""
+
+    def wrap(fn: Handler) -> Provider:
+        doc = description if description is not None else (fn.__doc__ or "").strip()
+        return Provider(name=name or fn.__name__, get=fn, description=doc)
+
+    return wrap
+
+
+def evaluator(
+    name: str | None = None,
+    *,
+    description: str | None = None,
+    similes: Sequence[str] = (),
+    examples: Sequence[Any] = (),
+    always_run: bool = False,
+) -> Callable[[Handler], Evaluator]:
+    """Decorator: turn a handler into an :class:`Evaluator`."""
+
+    def wrap(fn: Handler) -> Evaluator:
+        return Evaluator(
+            name=name or fn.__name__.upper(),
+            handler=fn,
+            description=description if description is not None else (fn.__doc__ or "").strip(),
+            similes=list(similes),
+            examples=list(examples),
+            always_run=always_run,
+        )
+
+    return wrap

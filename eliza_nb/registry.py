@@ -1,0 +1,169 @@
+"""Name and simile lookup, and the checks that make registration all-or-nothing.
+
+The registry never changes in place while a plugin is checked: ``check`` raises before anything
+is touched, and ``add``/``remove`` rebuild the lookup tables from the plugin list.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Iterable
+from typing import Any
+
+from eliza_nb.errors import PluginError, ValidationError
+from eliza_nb.plugin import Action, Evaluator, Plugin, Provider, Service
+
+__all__ = ["Registry"]
+
+
+def _key(name: str) -> str:
+    return name.strip().lower()
+
+
+def _phrase(name: str) -> str:
+    # FETCH_DATA is found in text as "fetch data", "fetch_data" or "fetch-data".
+    words = re.split(r"[_\s-]+", name.strip())
+    return r"[_\s-]+".join(re.escape(w) for w in words if w)
+
+
+class Registry:
+    """Registered plugins and the lookup tables derived from them."""
+
+    def __init__(self) -> None:
+        self.plugins: dict[str, Plugin] = {}
+        self.actions: dict[str, tuple[Action, str]] = {}
+        self.providers: list[tuple[Provider, str]] = []
+        self.evaluators: list[tuple[Evaluator, str]] = []
+        self._text_pattern: re.Pattern[str] | None = None
+        self._by_phrase: dict[str, tuple[Action, str]] = {}
+
+    # -- checks -------------------------------------------------------------------------
+    def check(self, plugin: Plugin) -> None:
+        """Raise if ``plugin`` is malformed or clashes with another registered plugin."""
+        if not isinstance(plugin, Plugin):
+            raise ValidationError(
+                f"register_plugin expects a Plugin, got {type(plugin).__name__}", field="plugin"
+            )
+        name = plugin.name
+        self._check_parts(plugin)
+        own = self._keys_of(plugin)
+        for other_name, other in self.plugins.items():
+            if other_name == name:
+                continue  # the same name is replaced, not clashed with
+            clash = own & self._keys_of(other)
+            if clash:
+                raise PluginError(
+                    f"Plugin {name!r} clashes with plugin {other_name!r} on "
+                    f"{', '.join(sorted(clash))}: rename one of them or unregister "
+                    f"{other_name!r} first.",
+                    plugin=name,
+                )
+
+    @staticmethod
+    def _check_parts(plugin: Plugin) -> None:
+        kinds: list[tuple[str, type, Iterable[Any]]] = [
+            ("actions", Action, plugin.actions),
+            ("providers", Provider, plugin.providers),
+            ("evaluators", Evaluator, plugin.evaluators),
+        ]
+        for fld, cls, parts in kinds:
+            seen: set[str] = set()
+            for part in parts:
+                if not isinstance(part, cls):
+                    raise ValidationError(
+                        f"Plugin {plugin.name!r}: field {fld!r} holds {type(part).__name__}, "
+                        f"expected {cls.__name__}",
+                        field=fld,
+                        plugin=plugin.name,
+                    )
+                names = [part.name, *getattr(part, "similes", [])]
+                for n in names:
+                    if _key(n) in seen:
+                        raise PluginError(
+                            f"Plugin {plugin.name!r}: duplicate name {n!r} in {fld}",
+                            plugin=plugin.name,
+                        )
+                    seen.add(_key(n))
+        for svc in plugin.services:
+            cls = svc if isinstance(svc, type) else type(svc)
+            if not (isinstance(cls, type) and issubclass(cls, Service)) or not cls.service_type:
+                raise ValidationError(
+                    f"Plugin {plugin.name!r}: field 'services' holds {svc!r}; expected a "
+                    "Service subclass (or instance) with a service_type",
+                    field="services",
+                    plugin=plugin.name,
+                )
+
+    @staticmethod
+    def _keys_of(plugin: Plugin) -> set[str]:
+        keys = {f"action {_key(n)}" for a in plugin.actions for n in (a.name, *a.similes)}
+        keys |= {f"provider {_key(p.name)}" for p in plugin.providers}
+        keys |= {f"evaluator {_key(e.name)}" for e in plugin.evaluators}
+        return keys
+
+    # -- changes ------------------------------------------------------------------------
+    def add(self, plugin: Plugin) -> None:
+        """Add (or replace) a checked plugin and rebuild the tables."""
+        self.plugins[plugin.name] = plugin
+        self._rebuild()
+
+    def remove(self, name: str) -> Plugin | None:
+        """Remove a plugin by name; returns it, or None if it was not registered."""
+        plugin = self.plugins.pop(name, None)
+        self._rebuild()
+        return plugin
+
+    def _rebuild(self) -> None:
+        self.actions = {}
+        self.providers = []
+        self.evaluators = []
+        for pname, plugin in self.plugins.items():
+            for act in plugin.actions:
+                for n in (act.name, *act.similes):
+                    self.actions[n] = (act, pname)
+                    self.actions[_key(n)] = (act, pname)
+            self.providers += [(p, pname) for p in plugin.providers]
+            self.evaluators += [(e, pname) for e in plugin.evaluators]
+        self._by_phrase = {}
+        for pname, plugin in self.plugins.items():
+            for act in plugin.actions:
+                for n in (act.name, *act.similes):
+                    self._by_phrase[re.sub(r"[_\s-]+", " ", _key(n))] = (act, pname)
+        phrases = sorted({_phrase(k) for k in self._by_phrase}, key=len, reverse=True)
+        self._text_pattern = (
+            re.compile(r"(?<![\w])(" + "|".join(phrases) + r")(?![\w])", re.IGNORECASE)
+            if phrases
+            else None
+        )
+
+    # -- lookups ------------------------------------------------------------------------
+    def find(self, name: str) -> tuple[Action, str] | None:
+        """The action (and its plugin name) for a name or simile, any case."""
+        return self.actions.get(name) or self.actions.get(_key(name))
+
+    def find_in_text(self, text: str) -> tuple[Action, str] | None:
+        """The action whose name or simile appears first in ``text`` (words, any case)."""
+        if self._text_pattern is None or not text:
+            return None
+        match = self._text_pattern.search(text)
+        if match is None:
+            return None
+        return self._by_phrase.get(re.sub(r"[_\s-]+", " ", match.group(1).lower()))
+
+    def suggest(self, name: str, n: int = 3) -> list[str]:
+        """The registered action names closest to ``name``."""
+        names = sorted({a.name for a, _ in self.actions.values()})
+        lowered = {n_.lower(): n_ for n_ in names}
+        close = difflib.get_close_matches(str(name).lower(), list(lowered), n=n, cutoff=0.5)
+        return [lowered[c] for c in close]
+
+    def action_names(self) -> list[str]:
+        """Every registered action name (not similes), sorted."""
+        return sorted({a.name for a, _ in self.actions.values()})
+
+    def services(self) -> Iterable[tuple[Any, str]]:
+        """(service spec, plugin name) for every plugin's services."""
+        for pname, plugin in self.plugins.items():
+            for svc in plugin.services:
+                yield svc, pname

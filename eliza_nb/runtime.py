@@ -1,0 +1,458 @@
+"""AgentRuntime: registers plugins, runs actions, composes state, keeps memories and records."""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import itertools
+import logging
+import time
+from collections.abc import Awaitable, Coroutine, Iterable, Mapping
+from pathlib import Path
+from typing import Any, TypeVar
+
+from eliza_nb._calls import call_hook
+from eliza_nb._execution import Callback, error_info, fold_return
+from eliza_nb._views import RuntimeViews
+from eliza_nb.character import Character
+from eliza_nb.errors import (
+    ActionNotFoundError,
+    ActionTimeoutError,
+    ConfigurationError,
+    ElizaError,
+    PluginError,
+    ValidationError,
+)
+from eliza_nb.memory import MemoryManager
+from eliza_nb.plugin import Action, Evaluator, Plugin, Provider, Service
+from eliza_nb.records import MetricsRecorder
+from eliza_nb.registry import Registry
+from eliza_nb.settings import Settings
+from eliza_nb.store import MemoryStore, SQLiteStore
+from eliza_nb.types import ActionResult, Content, ErrorInfo, Memory, State, quick_message
+
+__all__ = ["AgentRuntime"]
+
+log = logging.getLogger("eliza_nb")
+T = TypeVar("T")
+LOCAL_PLUGIN = "local"
+
+
+class AgentRuntime(RuntimeViews):
+    """The agent: plugins, settings, memories, and a record of every run.
+
+    Args:
+        character: A ``Character`` (or a path to an elizaOS character file).
+        settings: Explicit settings, the top layer of ``get_setting``.
+        database: ``":memory:"`` (default), a SQLite file path, or a ``MemoryStore``.
+        use_env: Read settings from the environment and ``.env`` (off for isolated tests).
+
+    Example:
+        >>> from eliza_nb import AgentRuntime, Plugin, action
+        >>> @action()
+        ... def noop(runtime, message, state, options, callback):
+        ...     return "done"
+        >>> rt = AgentRuntime()
+        >>> rt.run_sync(rt.register_plugin(Plugin(name="demo", actions=[noop])))
+        >>> rt.run("NOOP").text
+        'done'
+    """
+
+    def __init__(
+        self,
+        character: Character | str | Path | None = None,
+        settings: Mapping[str, Any] | None = None,
+        database: str | Path | MemoryStore = ":memory:",
+        *,
+        use_env: bool = True,
+    ) -> None:
+        if isinstance(character, str | Path):
+            character = Character.from_file(character)
+        if character is not None and not isinstance(character, Character):
+            raise ValidationError("character must be a Character or a file path", field="character")
+        self.character = character
+        self.agent_id = character.name if character else "agent"
+        self.settings = Settings(settings, character.settings if character else None,
+                                 use_env=use_env)  # fmt: skip
+        self.store: MemoryStore = (
+            SQLiteStore(database) if isinstance(database, str | Path) else database
+        )
+        self.messages = MemoryManager(self, self.store, "messages")
+        self.metrics = MetricsRecorder()
+        self.registry = Registry()
+        self.default_timeout: float | None = None
+        self._services: dict[str, tuple[Service, str]] = {}
+        self._clients: dict[str, list[Any]] = {}
+        self._run_ids = itertools.count(1)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._closed = False
+
+    # -- settings -----------------------------------------------------------------------
+    def get_setting(self, key: str, default: Any = None) -> Any:
+        """Resolve a setting: explicit, character secrets, character settings, env, plugin defaults."""
+        return self.settings.get(key, default)
+
+    async def set_setting(self, key: str, value: Any) -> None:
+        """Set an explicit setting and tell every plugin through ``on_config_change``."""
+        self.settings.set(key, value)
+        for plugin in list(self.registry.plugins.values()):
+            if plugin.on_config_change is not None:
+                await self._guarded_hook(plugin, "on_config_change", {key: value})
+
+    # -- registration -------------------------------------------------------------------
+    async def register_plugin(self, plugin: Plugin) -> None:
+        """Register a plugin, all or nothing; a plugin of the same name is replaced.
+
+        Raises:
+            ConfigurationError: required settings are missing (all are named).
+            ValidationError / PluginError: the plugin is malformed, clashes with another
+                plugin, or its ``on_load`` or a service failed. The runtime is left as it was.
+        """
+        self.registry.check(plugin)
+        self._check_settings(plugin)
+        old = self.registry.plugins.get(plugin.name)
+        if old is not None:
+            await self._unload(old)
+        try:
+            await self._load(plugin)
+        except BaseException:
+            if old is not None:  # put the replaced plugin back: the runtime is as it was
+                await self._load(old)
+            raise
+        log.info("registered plugin %s %s", plugin.name, plugin.version)
+
+    async def register_plugins(self, plugins: Iterable[Plugin]) -> None:
+        """Register several plugins in order."""
+        for plugin in plugins:
+            await self.register_plugin(plugin)
+
+    def _check_settings(self, plugin: Plugin) -> None:
+        self.settings.mark_secret(plugin.config.secrets)
+        saved = self.settings.defaults.get(plugin.name)
+        self.settings.defaults[plugin.name] = dict(plugin.config.defaults)
+        try:
+            missing = [k for k in plugin.config.required if not self.settings.has(k)]
+            for key in (*plugin.config.required, *plugin.config.optional):
+                self.settings.get(key)  # resolving a secret registers it with the masker
+        finally:
+            if saved is None:
+                del self.settings.defaults[plugin.name]
+            else:
+                self.settings.defaults[plugin.name] = saved
+        if missing:
+            raise ConfigurationError(
+                f"Plugin {plugin.name!r}: Missing required settings: {', '.join(missing)}. "
+                "Set them with runtime.set_setting, AgentRuntime(settings=...), or the environment.",
+                details={"plugin": plugin.name, "missing": missing},
+            )
+
+    async def _load(self, plugin: Plugin) -> None:
+        started: list[Any] = []
+        try:
+            if plugin.on_load is not None:
+                await call_hook(plugin.on_load, self)
+            for spec in plugin.services:
+                svc = spec() if isinstance(spec, type) else spec
+                await svc.initialize(self)
+                started.append(svc)
+            for client in plugin.clients:
+                await client.start(self)
+                started.append(client)
+        except Exception as exc:
+            for part in reversed(started):
+                await self._quietly(part.stop())
+            raise PluginError(
+                f"Plugin {plugin.name!r} failed to load: {self.settings.masker.mask(str(exc))}",
+                plugin=plugin.name,
+            ) from exc
+        self.settings.defaults[plugin.name] = dict(plugin.config.defaults)
+        for part in started:
+            if isinstance(part, Service):
+                self._services[type(part).service_type] = (part, plugin.name)
+        self._clients[plugin.name] = [p for p in started if not isinstance(p, Service)]
+        self.registry.add(plugin)
+
+    async def unregister_plugin(self, name: str) -> None:
+        """Remove a plugin and all its parts, calling its ``on_unload`` and stopping services.
+
+        Raises:
+            PluginError: no plugin of that name is registered.
+        """
+        plugin = self.registry.plugins.get(name)
+        if plugin is None:
+            known = ", ".join(sorted(self.registry.plugins)) or "none"
+            raise PluginError(f"No plugin named {name!r} (registered: {known})", plugin=name)
+        await self._unload(plugin)
+
+    async def _unload(self, plugin: Plugin) -> None:
+        self.registry.remove(plugin.name)
+        self.settings.defaults.pop(plugin.name, None)
+        for stype, (svc, owner) in list(self._services.items()):
+            if owner == plugin.name:
+                del self._services[stype]
+                await self._quietly(svc.stop())
+        for client in self._clients.pop(plugin.name, []):
+            await self._quietly(client.stop())
+        if plugin.on_unload is not None:
+            await self._guarded_hook(plugin, "on_unload", self)
+
+    async def register_action(self, action: Action, plugin: str = LOCAL_PLUGIN) -> None:
+        """Register one action under a plugin (``"local"`` by default), replacing a namesake."""
+        await self._register_part("actions", action, plugin)
+
+    async def register_provider(self, provider: Provider, plugin: str = LOCAL_PLUGIN) -> None:
+        """Register one provider under a plugin (``"local"`` by default)."""
+        await self._register_part("providers", provider, plugin)
+
+    async def register_evaluator(self, evaluator: Evaluator, plugin: str = LOCAL_PLUGIN) -> None:
+        """Register one evaluator under a plugin (``"local"`` by default)."""
+        await self._register_part("evaluators", evaluator, plugin)
+
+    async def _register_part(self, field: str, part: Any, plugin_name: str) -> None:
+        current = self.registry.plugins.get(plugin_name) or Plugin(name=plugin_name)
+        parts = [p for p in getattr(current, field) if p.name != getattr(part, "name", None)]
+        new = Plugin(**{**{f: getattr(current, f) for f in ("name", "description", "version",
+                        "actions", "providers", "evaluators", "config")},
+                        field: [*parts, part]})  # fmt: skip
+        self.registry.check(new)
+        self.registry.add(new)
+
+    def get_service(self, service_type: str | type[Service]) -> Any:
+        """The running service of that type (a ``service_type`` string or class), or None."""
+        key = service_type if isinstance(service_type, str) else service_type.service_type
+        entry = self._services.get(key)
+        return entry[0] if entry else None
+
+    # -- execution ----------------------------------------------------------------------
+    def to_memory(
+        self, message: Any, *, room_id: str | None = None, user_id: str = "user"
+    ) -> Memory:
+        """Coerce text, ``Content``, a dict or a ``Memory`` into a ``Memory`` of this agent.
+
+        Raises:
+            ValidationError: the message is of another type or malformed (the field is named).
+        """
+        if message is None or isinstance(message, str):
+            # The hot path: a fresh message without validation (all fields are known good).
+            return quick_message(message or "", user_id, self.agent_id, room_id or "default")
+        if isinstance(message, Memory):
+            return message if room_id is None else message.model_copy(update={"room_id": room_id})
+        try:
+            if isinstance(message, Content):
+                content = message
+            elif isinstance(message, dict) and "content" in message:
+                fields = {"agent_id": self.agent_id, **message}
+                if room_id is not None:
+                    fields["room_id"] = room_id
+                return Memory.model_validate(fields)
+            elif isinstance(message, dict):
+                content = Content.model_validate(message)
+            else:
+                raise ValidationError(
+                    f"message must be text, a dict, Content or Memory, got {type(message).__name__}",
+                    field="message",
+                )
+        except ElizaError:
+            raise
+        except Exception as exc:
+            raise ValidationError(f"message is malformed: {exc}", field="message") from None
+        return Memory(user_id=user_id, agent_id=self.agent_id, room_id=room_id or "default",
+                      content=content)  # fmt: skip
+
+    def _find(self, name: str) -> tuple[Action, str]:
+        entry = self.registry.find(name) if isinstance(name, str) else None
+        if entry is None:
+            raise ActionNotFoundError(
+                str(name), self.registry.suggest(str(name)), len(self.registry.actions)
+            )
+        return entry
+
+    async def execute_action(
+        self,
+        name: str,
+        message: Any = None,
+        *,
+        options: Mapping[str, Any] | None = None,
+        state: State | None = None,
+        room_id: str | None = None,
+        timeout: float | None = None,
+    ) -> ActionResult:
+        """Run one action by name or simile and record the run.
+
+        Failures do not raise: validation refusals (``VALIDATION_FAILED``), handler exceptions
+        (their code, or ``HANDLER_ERROR``) and timeouts (``TIMEOUT``) come back as
+        ``success=False`` results and are written to the error log.
+
+        Raises:
+            ActionNotFoundError: no action has that name or simile (the closest are listed).
+            ValidationError: ``message`` or ``options`` have the wrong type.
+            asyncio.CancelledError: the run was cancelled (it is recorded as ``CANCELLED``).
+        """
+        action, plugin = self._find(name)
+        msg = self.to_memory(message, room_id=room_id)
+        if options is None:
+            opts: dict[str, Any] = {}
+        elif isinstance(options, Mapping):
+            opts = dict(options)
+        else:
+            raise ValidationError(f"options must be a dict, got {type(options).__name__}",
+                                  field="options")  # fmt: skip
+        limit = timeout or action.timeout or self.default_timeout
+        return await self._execute(action, plugin, msg, state, opts, limit)
+
+    async def _execute(
+        self, action: Action, plugin: str, msg: Memory, state: State | None,
+        opts: dict[str, Any], limit: float | None,
+    ) -> ActionResult:  # fmt: skip
+        run_id = next(self._run_ids)
+        responses: list[Content] = []
+        started = time.time()
+        t0 = time.perf_counter()
+        try:
+            if action.validate is not None and not await self._validate(action, msg, state):
+                return self._failed(run_id, action, plugin, msg, started, t0, responses,
+                                    ErrorInfo(code="VALIDATION_FAILED",
+                                              message=f"{action.name}: validate returned False",
+                                              error_type="ValidationFailed"))  # fmt: skip
+            value = action.handler(self, msg, state, opts, Callback(responses))  # type: ignore[misc]
+            if action.handler_is_async:
+                value = await (asyncio.wait_for(value, limit) if limit else value)
+            elif limit and time.perf_counter() - t0 > limit:
+                raise TimeoutError  # a sync handler cannot be interrupted: judged afterwards
+            success, text, data, err = fold_return(value, responses)
+        except asyncio.CancelledError:
+            self._failed(run_id, action, plugin, msg, started, t0, responses,
+                         ErrorInfo(code="CANCELLED", message=f"{action.name} was cancelled",
+                                   error_type="CancelledError"))  # fmt: skip
+            raise
+        except TimeoutError:
+            exc = ActionTimeoutError(f"{action.name} timed out after {limit} s; pass a larger "
+                                     "timeout= or make the handler faster")  # fmt: skip
+            return await self._crashed(run_id, action, plugin, msg, started, t0, responses, exc)
+        except Exception as exc:
+            return await self._crashed(run_id, action, plugin, msg, started, t0, responses, exc)
+        duration = (time.perf_counter() - t0) * 1000.0
+        if not success:
+            info = ErrorInfo(code="HANDLER_ERROR", message=self.settings.masker.mask(err or ""),
+                             error_type="HandlerFailure")  # fmt: skip
+            return self._failed(run_id, action, plugin, msg, started, t0, responses, info)
+        self.metrics.runs.append(
+            (run_id, plugin, action.name, started, duration, True, None, msg.room_id)
+        )
+        return ActionResult(run_id, action.name, plugin, True, text, data, responses, None,
+                            started, duration)  # fmt: skip
+
+    async def _validate(self, action: Action, msg: Memory, state: State | None) -> bool:
+        ok = action.validate(self, msg, state)  # type: ignore[misc]
+        if action.validate_is_async or asyncio.iscoroutine(ok):
+            ok = await ok
+        return bool(ok)
+
+    def _failed(
+        self, run_id: int, action: Action, plugin: str, msg: Memory, started: float,
+        t0: float, responses: list[Content], info: ErrorInfo,
+    ) -> ActionResult:  # fmt: skip
+        duration = (time.perf_counter() - t0) * 1000.0
+        self.metrics.runs.append(
+            (run_id, plugin, action.name, started, duration, False, info.code, msg.room_id)
+        )
+        self.metrics.errors.append((time.time(), run_id, plugin, action.name, info.code,
+                                    info.error_type, info.message, info.traceback))  # fmt: skip
+        log.warning("%s.%s failed [%s]: %s", plugin, action.name, info.code, info.message)
+        return ActionResult(run_id, action.name, plugin, False, None, None, responses, info,
+                            started, duration)  # fmt: skip
+
+    async def _crashed(
+        self, run_id: int, action: Action, plugin: str, msg: Memory, started: float,
+        t0: float, responses: list[Content], exc: Exception,
+    ) -> ActionResult:  # fmt: skip
+        info = error_info(exc, self.settings.masker)
+        result = self._failed(run_id, action, plugin, msg, started, t0, responses, info)
+        owner = self.registry.plugins.get(plugin)
+        if owner is not None and owner.on_error is not None:
+            await self._guarded_hook(owner, "on_error", exc)
+        return result
+
+    async def _guarded_hook(self, plugin: Plugin, hook: str, arg: Any) -> None:
+        """Run a lifecycle hook; if it raises, log it and record it, never propagate."""
+        try:
+            await call_hook(getattr(plugin, hook), arg)
+        except Exception as exc:
+            info = error_info(exc, self.settings.masker, code="PLUGIN_ERROR")
+            self.metrics.errors.append((time.time(), None, plugin.name, hook, info.code,
+                                        info.error_type, info.message, info.traceback))  # fmt: skip
+            log.error("%s.%s raised: %s", plugin.name, hook, info.message)
+
+    @staticmethod
+    async def _quietly(awaitable: Awaitable[Any]) -> None:
+        try:
+            await awaitable
+        except Exception as exc:  # stopping must go on for the other parts
+            log.error("error while stopping: %s", exc)
+
+    # -- blocking twins -----------------------------------------------------------------
+    def run_sync(self, awaitable: Coroutine[Any, Any, T] | Awaitable[T]) -> T:
+        """Run a runtime coroutine to completion from sync code (script, test or kernel cell).
+
+        In a plain script it uses the runtime's own event loop; inside a running loop patched by
+        nest-asyncio (the kernel, after ``%load_ext eliza_nb``) it runs in place; inside another
+        running loop it runs in a worker thread with a loop of its own.
+        """
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is None:
+            if self._loop is None or self._loop.is_closed():
+                self._loop = asyncio.new_event_loop()
+            return self._loop.run_until_complete(awaitable)
+        if getattr(running, "_nest_patched", False):
+            return running.run_until_complete(awaitable)
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            return pool.submit(asyncio.run, _as_coroutine(awaitable)).result()
+
+    def run(self, action: str, message: Any = None, **kwargs: Any) -> ActionResult:
+        """Blocking twin of :meth:`execute_action` (same arguments)."""
+        return self.run_sync(self.execute_action(action, message, **kwargs))
+
+    # -- closing ------------------------------------------------------------------------
+    async def aclose(self) -> None:
+        """Unload every plugin (``on_unload``, services and clients stopped), close the store."""
+        if self._closed:
+            return
+        for plugin in reversed(list(self.registry.plugins.values())):
+            await self._unload(plugin)
+        self.store.close()
+        self._closed = True
+
+    def close(self) -> None:
+        """Blocking twin of :meth:`aclose`; also closes the runtime's private loop."""
+        self.run_sync(self.aclose())
+        if self._loop is not None and not self._loop.is_closed():
+            self._loop.close()
+
+    def __repr__(self) -> str:
+        plugins = ", ".join(self.registry.plugins) or "none"
+        return (f"AgentRuntime(agent={self.agent_id!r}, plugins=[{plugins}], "
+                f"runs={len(self.metrics.runs)}, errors={len(self.metrics.errors)})")
+
+    def _repr_html_(self) -> str:
+        from eliza_nb.kernel.display import runtime_html
+
+        return runtime_html(self)
+
+    async def __aenter__(self) -> AgentRuntime:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    def __enter__(self) -> AgentRuntime:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+async def _as_coroutine(awaitable: Awaitable[T]) -> T:
+    return await awaitable

@@ -1,0 +1,248 @@
+"""The data that crosses a boundary: messages, memories, state and action results.
+
+``Content``, ``Memory``, ``State``, ``ActionExample`` and ``ErrorInfo`` are pydantic v2 models.
+``ActionResult`` is a slotted class built on the hot path without validation; it converts to
+a pydantic-validated dict with :meth:`ActionResult.model_dump`.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+__all__ = ["ActionExample", "ActionResult", "Content", "ErrorInfo", "Memory", "State", "new_id"]
+
+# uuid4() reads os.urandom on every call; a random base plus a counter is unique for the
+# process and costs a third as much on the execute_action hot path.
+_ID_BASE = int.from_bytes(os.urandom(16), "big")
+_ID_COUNTER = itertools.count()
+_MASK128 = (1 << 128) - 1
+
+
+_UUID_NEW = uuid.UUID.__new__
+
+
+def new_id() -> uuid.UUID:
+    """Return a fresh, process-unique UUID (random base, counter offset)."""
+    # UUID.__init__ re-validates its argument; the int here is in range by construction.
+    value = _UUID_NEW(uuid.UUID)
+    object.__setattr__(value, "int", (_ID_BASE + next(_ID_COUNTER)) & _MASK128)
+    object.__setattr__(value, "is_safe", uuid.SafeUUID.unknown)
+    return value
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Content(BaseModel):
+    """What a message says: text, an optional action name, and any extra keys.
+
+    Example:
+        >>> Content(text="hello", action="GREET", mood="cheerful").model_extra
+        {'mood': 'cheerful'}
+    """
+
+    model_config = ConfigDict(extra="allow")
+
+    text: str = ""
+    action: str | None = None
+    source: str | None = None
+    url: str | None = None
+    in_reply_to: str | None = None
+    attachments: list[Any] = Field(default_factory=list)
+
+
+class Memory(BaseModel):
+    """One stored message: who said what, in which room, and when.
+
+    ``user_id``, ``agent_id`` and ``room_id`` are free strings (UUIDs are accepted and stored
+    as text) so a notebook can use readable room names.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: uuid.UUID = Field(default_factory=new_id)
+    user_id: str = "user"
+    agent_id: str = "agent"
+    room_id: str = "default"
+    content: Content = Field(default_factory=Content)
+    embedding: list[float] | None = None
+    created_at: datetime = Field(default_factory=_utcnow)
+
+    @field_validator("user_id", "agent_id", "room_id", mode="before")
+    @classmethod
+    def _id_to_str(cls, value: Any) -> Any:
+        return str(value) if isinstance(value, uuid.UUID) else value
+
+    @field_validator("created_at")
+    @classmethod
+    def _aware_utc(cls, value: datetime) -> datetime:
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+    @property
+    def text(self) -> str:
+        """The message text (shortcut for ``content.text``)."""
+        return self.content.text
+
+
+_set = object.__setattr__
+
+
+def quick_message(text: str, user_id: str, agent_id: str, room_id: str) -> Memory:
+    """Build a text ``Memory`` without validation (the execute_action hot path).
+
+    Does what ``model_construct`` does, minus its per-field default-factory inspection, which
+    costs more than the whole rest of an action dispatch. Every value here is known good.
+    """
+    content = Content.__new__(Content)
+    _set(content, "__dict__", {"text": text, "action": None, "source": None, "url": None,
+                               "in_reply_to": None, "attachments": []})  # fmt: skip
+    _set(content, "__pydantic_fields_set__", {"text"})
+    _set(content, "__pydantic_extra__", {})
+    _set(content, "__pydantic_private__", None)
+    memory = Memory.__new__(Memory)
+    _set(memory, "__dict__", {"id": new_id(), "user_id": user_id, "agent_id": agent_id,
+                              "room_id": room_id, "content": content, "embedding": None,
+                              "created_at": datetime.now(UTC)})  # fmt: skip
+    _set(memory, "__pydantic_fields_set__", {"user_id", "agent_id", "room_id", "content"})
+    _set(memory, "__pydantic_extra__", None)
+    _set(memory, "__pydantic_private__", None)
+    return memory
+
+
+class State(BaseModel):
+    """What the agent knows when it acts: provider values, recent messages, usable actions."""
+
+    values: dict[str, Any] = Field(default_factory=dict)
+    recent_messages: list[Memory] = Field(default_factory=list)
+    actions: list[str] = Field(default_factory=list)
+    text: str = ""
+
+    def __getitem__(self, key: str) -> Any:
+        return self.values[key]
+
+    def _repr_html_(self) -> str:
+        from eliza_nb.kernel.display import state_html
+
+        return state_html(self)
+
+
+class ActionExample(BaseModel):
+    """One turn of an example conversation: who speaks (``user``) and what they say."""
+
+    user: str
+    content: Content
+
+
+class ErrorInfo(BaseModel):
+    """Why a run failed: a stable code, a masked message, the exception type and traceback."""
+
+    code: str
+    message: str
+    error_type: str = ""
+    traceback: str = ""
+
+
+class ActionResult:
+    """The outcome of one action execution.
+
+    Attributes:
+        run_id: Sequence number of the run within its runtime session.
+        action, plugin: What ran.
+        success: False for validation failures, handler errors, timeouts and cancellations.
+        text: The text the handler returned (or its last response's text).
+        data: Any other value the handler returned.
+        responses: Every ``Content`` the handler passed to ``callback``.
+        error: ``ErrorInfo`` when ``success`` is False.
+        started_at: UTC start time. ``duration_ms``: wall time of the run.
+
+    Built on the hot path without validation; ``model_dump()`` gives a plain dict.
+    """
+
+    __slots__ = (
+        "_started",
+        "action",
+        "data",
+        "duration_ms",
+        "error",
+        "plugin",
+        "responses",
+        "run_id",
+        "success",
+        "text",
+    )
+
+    def __init__(
+        self,
+        run_id: int,
+        action: str,
+        plugin: str,
+        success: bool,
+        text: str | None = None,
+        data: Any = None,
+        responses: list[Content] | None = None,
+        error: ErrorInfo | None = None,
+        started: float = 0.0,
+        duration_ms: float = 0.0,
+    ) -> None:
+        self.run_id = run_id
+        self.action = action
+        self.plugin = plugin
+        self.success = success
+        self.text = text
+        self.data = data
+        self.responses: list[Content] = responses if responses is not None else []
+        self.error = error
+        self._started = started
+        self.duration_ms = duration_ms
+
+    @property
+    def started_at(self) -> datetime:
+        """UTC time the run started."""
+        return datetime.fromtimestamp(self._started, UTC)
+
+    @property
+    def error_code(self) -> str | None:
+        """The error code, or None on success."""
+        return self.error.code if self.error is not None else None
+
+    def model_dump(self) -> dict[str, Any]:
+        """Return the result as a plain dict (responses and error as dicts)."""
+        return {
+            "run_id": self.run_id,
+            "action": self.action,
+            "plugin": self.plugin,
+            "success": self.success,
+            "text": self.text,
+            "data": self.data,
+            "responses": [c.model_dump(exclude_defaults=True) for c in self.responses],
+            "error": self.error.model_dump() if self.error else None,
+            "started_at": self.started_at,
+            "duration_ms": self.duration_ms,
+        }
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, ActionResult):
+            return NotImplemented
+        return self.model_dump() == other.model_dump()
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        status = "ok" if self.success else f"failed {self.error_code}"
+        text = f", text={self.text!r}" if self.text is not None else ""
+        return (
+            f"ActionResult(action={self.action!r}, {status}{text}, "
+            f"responses={len(self.responses)}, duration_ms={self.duration_ms:.3f})"
+        )
+
+    def _repr_html_(self) -> str:
+        from eliza_nb.kernel.display import result_html
+
+        return result_html(self)
