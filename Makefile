@@ -1,0 +1,42 @@
+# Every target creates .venv when it is missing and installs the package with its dev extras.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+NOTEBOOKS := notebooks
+
+.PHONY: install demo test lint pytest notebooks bench lab app clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## demo: install, execute the quickstart notebook headless and print what it did
+demo: install
+	$(BIN)/python -m eliza_nb.notebook $(NOTEBOOKS)/01-quickstart.ipynb
+
+## test: install, lint, type-check, then every test and every notebook (nbval)
+test: install lint pytest
+
+lint: install
+	$(BIN)/ruff check eliza_nb tests benchmarks
+	$(BIN)/ruff format --check eliza_nb tests benchmarks
+	$(BIN)/mypy eliza_nb
+
+pytest: install
+	$(BIN)/python -m pytest tests -q
+	$(BIN)/python -m pytest --nbval --sanitize-with $(NOTEBOOKS)/sanitize.cfg $(NOTEBOOKS) -q -p no:randomly
+
+bench: install
+	$(BIN)/python benchmarks/dispatch.py
+
+## lab: JupyterLab on notebooks/ with the package installed in .venv
+lab: install
+	$(BIN)/jupyter lab --notebook-dir=$(NOTEBOOKS)
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache test-artifacts
