@@ -29,7 +29,7 @@ lint: install
 
 pytest: install
 	$(BIN)/python -m pytest tests -q
-	$(BIN)/python -m pytest --nbval --sanitize-with $(NOTEBOOKS)/sanitize.cfg $(NOTEBOOKS) -q -p no:randomly
+	$(BIN)/python -m pytest --nbval --nbval-sanitize-with $(NOTEBOOKS)/sanitize.cfg $(NOTEBOOKS) -q -p no:randomly
 
 bench: install
 	$(BIN)/python benchmarks/dispatch.py
