@@ -76,8 +76,9 @@ def fold_return(value: Any, responses: list[Content]) -> tuple[bool, str | None,
     if value is False:
         return False, None, None, "handler returned False"
     if isinstance(value, dict) and _RESULT_KEYS & value.keys():
-        success = bool(value.get("success", True))
         error = value.get("error")
+        # {"error": ...} without "success" reports a failure, not a success with a note.
+        success = bool(value.get("success", not error))
         message = None if success else str(error or "handler reported failure")
         return success, value.get("text"), value.get("data", value.get("values")), message
     if isinstance(value, dict):
@@ -88,11 +89,18 @@ def fold_return(value: Any, responses: list[Content]) -> tuple[bool, str | None,
     return True, None, value, None
 
 
+def _safe_str(exc: BaseException) -> str:
+    try:  # an exception whose __str__ raises must still be recorded, not escape
+        return str(exc)
+    except Exception:
+        return f"<{type(exc).__name__}: str() failed>"
+
+
 def error_info(exc: BaseException, masker: Masker, code: str | None = None) -> ErrorInfo:
     """A masked ``ErrorInfo`` for an exception (ElizaError keeps its own code)."""
     if code is None:
         code = exc.code if isinstance(exc, ElizaError) else "HANDLER_ERROR"
-    message = exc.message if isinstance(exc, ElizaError) else str(exc)
+    message = exc.message if isinstance(exc, ElizaError) else _safe_str(exc)
     trace = "".join(tb.format_exception(type(exc), exc, exc.__traceback__))
     return ErrorInfo(
         code=code,

@@ -15,15 +15,19 @@ from __future__ import annotations
 
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, overload
 
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic import ValidationError as PydanticValidationError
 
 from eliza_nb._calls import is_async_callable
 from eliza_nb.errors import ValidationError
+from eliza_nb.events import normalize_events
+from eliza_nb.models import normalize_models
+from eliza_nb.settings import MASK, is_secret_key
+from eliza_nb.suites import TestSuite, normalize_suites
 from eliza_nb.types import ActionExample
 
 if TYPE_CHECKING:
@@ -48,7 +52,8 @@ _SEMVER = re.compile(r"^\d+\.\d+\.\d+(?:[-+][0-9A-Za-z.+-]+)?$")
 
 
 def _fail(kind: str, name: object, fld: str, problem: str) -> ValidationError:
-    return ValidationError(f"{kind} {name!r}: field {fld!r} {problem}", field=fld)
+    plugin = name if kind == "Plugin" and isinstance(name, str) else None
+    return ValidationError(f"{kind} {name!r}: field {fld!r} {problem}", field=fld, plugin=plugin)
 
 
 def _check_name(kind: str, name: object) -> str:
@@ -229,6 +234,27 @@ class PluginConfig(BaseModel):
     defaults: dict[str, Any] = Field(default_factory=dict)
     secrets: list[str] = Field(default_factory=list)
 
+    def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
+        # A default may be a secret (a local API key): a repr must never show it.
+        for key, value in super().__repr_args__():
+            if key == "defaults" and isinstance(value, dict):
+                value = {k: MASK if is_secret_key(k, self.secrets) else v for k, v in value.items()}
+            yield key, value
+
+
+def _check_1x(plugin: Plugin) -> None:
+    """Check (and normalize) the elizaOS 1.x fields of a plugin."""
+    name = plugin.name
+    _check_callable("Plugin", name, "init", plugin.init, required=False)
+    plugin.dependencies = _check_strings("Plugin", name, "dependencies", plugin.dependencies)
+    if name in plugin.dependencies:
+        raise _fail("Plugin", name, "dependencies", "must not name the plugin itself")
+    if isinstance(plugin.priority, bool) or not isinstance(plugin.priority, int):
+        raise _fail("Plugin", name, "priority", "must be an integer")
+    plugin.models = normalize_models(name, plugin.models)
+    plugin.events = normalize_events(name, plugin.events)
+    plugin.tests = normalize_suites(name, plugin.tests)
+
 
 @dataclass(eq=False)
 class Plugin:
@@ -252,6 +278,14 @@ class Plugin:
     on_unload: Handler | None = None
     on_config_change: Handler | None = None
     on_error: Handler | None = None
+    # elizaOS 1.x: init(config, runtime) at registration, models, events, test suites,
+    # dependencies (plugin names, registered first) and priority (higher wins model lookups).
+    init: Handler | None = None
+    dependencies: list[str] = field(default_factory=list)
+    priority: int = 0
+    models: dict[str, Handler] = field(default_factory=dict)
+    events: dict[str, list[Handler]] = field(default_factory=dict)
+    tests: list[TestSuite] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         _check_name("Plugin", self.name)
@@ -273,6 +307,7 @@ class Plugin:
             if isinstance(value, str | bytes) or not isinstance(value, Sequence):
                 raise _fail("Plugin", self.name, fld, f"must be a list, got {type(value).__name__}")
             setattr(self, fld, list(value))
+        _check_1x(self)
 
     def _repr_html_(self) -> str:
         from eliza_nb.kernel.display import plugin_html
@@ -280,6 +315,11 @@ class Plugin:
         return plugin_html(self)
 
 
+@overload
+def action(name: Handler, /) -> Action: ...
+
+
+@overload
 def action(
     name: str | None = None,
     *,
@@ -287,10 +327,21 @@ def action(
     similes: Sequence[str] = (),
     examples: Sequence[Any] = (),
     timeout: float | None = None,
-) -> Callable[[Handler], Action]:
+) -> Callable[[Handler], Action]: ...
+
+
+def action(
+    name: str | Handler | None = None,
+    *,
+    description: str | None = None,
+    similes: Sequence[str] = (),
+    examples: Sequence[Any] = (),
+    timeout: float | None = None,
+) -> Action | Callable[[Handler], Action]:
     """Decorator: turn a handler function into an :class:`Action`.
 
     The name defaults to the function's name in upper case, the description to its docstring.
+    ``@action`` without parentheses works too.
 
     Example:
         >>> @action(similes=["PING"])
@@ -302,7 +353,7 @@ def action(
 
     def wrap(fn: Handler) -> Action:
         return Action(
-            name=name or fn.__name__.upper(),
+            name=name or fn.__name__.upper(),  # type: ignore[arg-type]
             handler=fn,
             description=description if description is not None else (fn.__doc__ or "").strip(),
             similes=list(similes),
@@ -310,21 +361,45 @@ def action(
             timeout=timeout,
         )
 
+    if callable(name):  # used bare, as @action
+        fn, name = name, None
+        return wrap(fn)
     return wrap
+
+
+@overload
+def provider(name: Handler, /) -> Provider: ...
+
+
+@overload
+def provider(
+    name: str | None = None, *, description: str | None = None
+) -> Callable[[Handler], Provider]: ...
 
 
 def provider(
-    name: str | None = None, *, description: str | None = None
-) -> Callable[[Handler], Provider]:
-    """Decorator: turn ``get(runtime, message, state)`` into a :class:`Provider`."""
+    name: str | Handler | None = None, *, description: str | None = None
+) -> Provider | Callable[[Handler], Provider]:
+    """Decorator: turn ``get(runtime, message, state)`` into a :class:`Provider`.
+
+    The name defaults to the function's name; ``@provider`` without parentheses works too.
+    """
 
     def wrap(fn: Handler) -> Provider:
         doc = description if description is not None else (fn.__doc__ or "").strip()
-        return Provider(name=name or fn.__name__, get=fn, description=doc)
+        return Provider(name=name or fn.__name__, get=fn, description=doc)  # type: ignore[arg-type]
 
+    if callable(name):  # used bare, as @provider
+        fn, name = name, None
+        return wrap(fn)
     return wrap
 
 
+@overload
+def evaluator(name: Handler, /) -> Evaluator: ...
+
+
+@overload
 def evaluator(
     name: str | None = None,
     *,
@@ -332,12 +407,22 @@ def evaluator(
     similes: Sequence[str] = (),
     examples: Sequence[Any] = (),
     always_run: bool = False,
-) -> Callable[[Handler], Evaluator]:
-    """Decorator: turn a handler into an :class:`Evaluator`."""
+) -> Callable[[Handler], Evaluator]: ...
+
+
+def evaluator(
+    name: str | Handler | None = None,
+    *,
+    description: str | None = None,
+    similes: Sequence[str] = (),
+    examples: Sequence[Any] = (),
+    always_run: bool = False,
+) -> Evaluator | Callable[[Handler], Evaluator]:
+    """Decorator: turn a handler into an :class:`Evaluator` (``@evaluator`` bare works too)."""
 
     def wrap(fn: Handler) -> Evaluator:
         return Evaluator(
-            name=name or fn.__name__.upper(),
+            name=name or fn.__name__.upper(),  # type: ignore[arg-type]
             handler=fn,
             description=description if description is not None else (fn.__doc__ or "").strip(),
             similes=list(similes),
@@ -345,4 +430,7 @@ def evaluator(
             always_run=always_run,
         )
 
+    if callable(name):  # used bare, as @evaluator
+        fn, name = name, None
+        return wrap(fn)
     return wrap

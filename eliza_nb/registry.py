@@ -27,6 +27,10 @@ def _phrase(name: str) -> str:
     return r"[_\s-]+".join(re.escape(w) for w in words if w)
 
 
+def _service_type(spec: Any) -> str:
+    return str(getattr(spec if isinstance(spec, type) else type(spec), "service_type", ""))
+
+
 class Registry:
     """Registered plugins and the lookup tables derived from them."""
 
@@ -77,7 +81,7 @@ class Registry:
                         field=fld,
                         plugin=plugin.name,
                     )
-                names = [part.name, *getattr(part, "similes", [])]
+                names = [getattr(part, "name", ""), *getattr(part, "similes", [])]
                 for n in names:
                     if _key(n) in seen:
                         raise PluginError(
@@ -85,6 +89,14 @@ class Registry:
                             plugin=plugin.name,
                         )
                     seen.add(_key(n))
+        for client in plugin.clients:
+            if not callable(getattr(client, "start", None)):
+                raise ValidationError(
+                    f"Plugin {plugin.name!r}: field 'clients' holds {client!r}; expected a "
+                    "Client instance (with async start(runtime) and stop())",
+                    field="clients",
+                    plugin=plugin.name,
+                )
         for svc in plugin.services:
             cls = svc if isinstance(svc, type) else type(svc)
             if not (isinstance(cls, type) and issubclass(cls, Service)) or not cls.service_type:
@@ -100,6 +112,8 @@ class Registry:
         keys = {f"action {_key(n)}" for a in plugin.actions for n in (a.name, *a.similes)}
         keys |= {f"provider {_key(p.name)}" for p in plugin.providers}
         keys |= {f"evaluator {_key(e.name)}" for e in plugin.evaluators}
+        # Two plugins with one service_type: get_service could reach only one of them.
+        keys |= {f"service {_service_type(s)}" for s in plugin.services}
         return keys
 
     # -- changes ------------------------------------------------------------------------
