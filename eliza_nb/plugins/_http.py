@@ -1,0 +1,146 @@
+"""HTTP GET on the standard library for the http_api plugin, and its error mapping.
+
+Blocking on purpose (``urllib``): the plugin runs it in a worker thread, which keeps the
+package free of an HTTP client dependency.
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.message import Message
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+from pydantic import TypeAdapter
+from pydantic import ValidationError as PydanticValidationError
+
+from eliza_nb.errors import ApiError
+
+__all__ = ["RawResponse", "check_status", "http_get", "parse_json"]
+
+_CLIENT_CODES = {
+    401: "API_UNAUTHORIZED",
+    403: "API_UNAUTHORIZED",
+    404: "API_NOT_FOUND",
+    429: "API_RATE_LIMITED",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class RawResponse:
+    """What the server sent: status line, headers and the whole body."""
+
+    status: int
+    reason: str
+    headers: Message
+    body: bytes
+
+
+def http_get(url: str, headers: Mapping[str, str], timeout: float) -> RawResponse:
+    """GET ``url`` (blocking; run it in a thread). Error statuses come back as responses.
+
+    Raises:
+        ApiError: ``API_TIMEOUT`` or ``API_CONNECTION_ERROR`` (both retryable).
+    """
+    request = urllib.request.Request(url, headers=dict(headers), method="GET")
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return RawResponse(response.status, response.reason, response.headers, response.read())
+    except urllib.error.HTTPError as exc:
+        with exc:  # an HTTPError holds the open response; close it
+            return RawResponse(exc.code, str(exc.reason), exc.headers, exc.read())
+    except TimeoutError:
+        raise _timeout(url, timeout) from None
+    except urllib.error.URLError as exc:
+        if isinstance(exc.reason, TimeoutError):
+            raise _timeout(url, timeout) from None
+        raise _unreachable(url, exc.reason) from None
+    except OSError as exc:  # reset or refused while reading
+        raise _unreachable(url, exc) from None
+
+
+def _timeout(url: str, timeout: float) -> ApiError:
+    return ApiError(
+        f"GET {url} gave no answer within {timeout:g} s (API_TIMEOUT).",
+        code="API_TIMEOUT",
+        details={"url": url, "retryable": True},
+    )
+
+
+def _unreachable(url: str, reason: object) -> ApiError:
+    return ApiError(
+        f"GET {url} failed: cannot reach the server ({reason}).",
+        code="API_CONNECTION_ERROR",
+        details={"url": url, "retryable": True},
+    )
+
+
+def _retry_after(headers: Message) -> float | None:
+    """Seconds from a Retry-After header (delta seconds or an HTTP date), if any."""
+    value = headers.get("Retry-After")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+
+
+def check_status(url: str, raw: RawResponse) -> None:
+    """Raise the ``ApiError`` of a non-2xx status (429 carries ``retry_after``)."""
+    if 200 <= raw.status < 300:
+        return
+    snippet = raw.body[:200].decode("utf-8", "replace")
+    details: dict[str, Any] = {"url": url, "body": snippet}
+    if raw.status >= 500:
+        code = "API_SERVER_ERROR"
+    else:
+        code = _CLIENT_CODES.get(raw.status, "API_CLIENT_ERROR")
+    if raw.status == 429:
+        details["retry_after"] = _retry_after(raw.headers)
+    hint = " Check API_KEY." if code == "API_UNAUTHORIZED" else ""
+    raise ApiError(
+        f"GET {url} answered {raw.status} {raw.reason}.{hint}",
+        status=raw.status,
+        code=code,
+        details=details,
+    )
+
+
+def parse_json(url: str, raw: RawResponse, adapter: TypeAdapter[Any], model_name: str) -> Any:
+    """The body as JSON, validated by ``adapter``.
+
+    Raises:
+        ApiError: ``API_INVALID_JSON`` or ``API_INVALID_RESPONSE`` (neither is retried).
+    """
+    try:
+        payload = json.loads(raw.body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ApiError(
+            f"GET {url} did not answer JSON: {exc}.",
+            status=raw.status,
+            code="API_INVALID_JSON",
+            details={"url": url},
+        ) from None
+    try:
+        return adapter.validate_python(payload)
+    except PydanticValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "body"
+        raise ApiError(
+            f"GET {url} answered JSON that is not a valid {model_name}: {where}: {first['msg']} "
+            f"({exc.error_count()} problem(s)).",
+            status=raw.status,
+            code="API_INVALID_RESPONSE",
+            details={"url": url},
+        ) from None
