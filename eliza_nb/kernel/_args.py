@@ -1,0 +1,109 @@
+"""Argument handling for the ``%eliza`` magic: splitting, parsing, and value conversion.
+
+Every failure raises IPython's ``UsageError`` (one clear line, no traceback), never
+``SystemExit``, which would end the kernel's cell with a confusing message.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+from collections.abc import Callable, Iterable
+from typing import Any, NoReturn
+
+from IPython.core.error import UsageError
+
+__all__ = [
+    "Arg",
+    "HelpShown",
+    "UsageParser",
+    "arg",
+    "json_object",
+    "pairs",
+    "parse_value",
+    "positive",
+    "split_line",
+]
+
+Arg = tuple[tuple[str, ...], dict[str, Any]]
+
+
+def arg(*flags: str, **kwargs: Any) -> Arg:
+    """The arguments of one ``add_argument`` call, kept for later."""
+    return flags, kwargs
+
+
+class HelpShown(Exception):
+    """``-h`` printed a subcommand's help: nothing more to do."""
+
+
+class UsageParser(argparse.ArgumentParser):
+    """An argparse parser for a magic: bad arguments raise ``UsageError`` (one clear line)."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{self.prog}: {message}. See %eliza help {self.prog.split()[-1]}")
+
+    def exit(self, status: int = 0, message: str | None = None) -> NoReturn:
+        if message:
+            print(message, file=sys.stderr)
+        raise HelpShown
+
+
+def split_line(line: str) -> list[str]:
+    """Split a magic line like a shell (quotes group words)."""
+    if not _QUOTING.intersection(line):
+        return line.split()  # what shlex gives for a line without quotes, faster
+    try:
+        return shlex.split(line)
+    except ValueError as exc:
+        raise UsageError(f"%eliza: cannot split the line: {exc}") from None
+
+
+_QUOTING = frozenset("'\"\\")
+
+
+def parse_value(text: str) -> Any:
+    """A JSON literal (number, bool, object...) when ``text`` is one, else the text itself."""
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def pairs(items: Iterable[str], *, literal: bool) -> dict[str, Any]:
+    """``KEY=VALUE`` words as a dict (values parsed as JSON when ``literal``)."""
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise UsageError(f"%eliza: expected KEY=VALUE, got {item!r}")
+        out[key.strip()] = parse_value(value) if literal else value
+    return out
+
+
+def json_object(text: str | None) -> dict[str, Any]:
+    """The ``--json`` option: a JSON object, or {} when not given."""
+    if text is None:
+        return {}
+    try:
+        value = json.loads(text)
+    except ValueError as exc:
+        raise UsageError(f"%eliza run: --json is not valid JSON: {exc}") from None
+    if not isinstance(value, dict):
+        raise UsageError("%eliza run: --json must be a JSON object like '{\"k\": 1}'")
+    return value
+
+
+def positive(kind: type[Any]) -> Callable[[str], Any]:
+    """An argparse ``type=`` that accepts only numbers above zero."""
+
+    def convert(text: str) -> Any:
+        value = kind(text)
+        if value <= 0:
+            raise ValueError(text)
+        return value
+
+    convert.__name__ = f"positive {kind.__name__}"
+    return convert

@@ -1,0 +1,413 @@
+"""The ``%eliza`` subcommands: one small parser and one small function each, routed by a dict.
+
+``dispatch(line, ctx)`` splits the line like a shell, looks the subcommand up in ``COMMANDS``,
+parses the rest with that subcommand's parser (whose errors raise IPython's ``UsageError``,
+never ``SystemExit``) and calls its function. Library errors pass through untouched, so they
+render as one line with their code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import functools
+import logging
+import re
+import sys
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from IPython.core.error import UsageError
+
+from eliza_nb.kernel._args import (
+    Arg,
+    HelpShown,
+    UsageParser,
+    arg,
+    json_object,
+    pairs,
+    positive,
+    split_line,
+)
+from eliza_nb.kernel._resolve import register_one, registrables, resolve
+from eliza_nb.kernel.loop import run_cancellable
+from eliza_nb.plugin import Plugin
+from eliza_nb.runtime import LOCAL_PLUGIN
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from eliza_nb.runtime import AgentRuntime
+    from eliza_nb.types import ActionResult
+
+__all__ = ["COMMANDS", "DEBUG_LEVELS", "Command", "Context", "dispatch", "usage"]
+
+T = TypeVar("T")
+DEBUG_LEVELS = {"none": logging.WARNING, "basic": logging.INFO, "verbose": logging.DEBUG}
+
+
+@dataclass
+class Context:
+    """What a subcommand works with: the shell, the runtime, the cell body and the options."""
+
+    shell: Any
+    runtime: AgentRuntime
+    cell: str | None
+    timeout: float | None
+    progress: bool
+    reset: Callable[[], AgentRuntime]
+
+    def wait(self, coro: Coroutine[Any, Any, T]) -> T:
+        """Run a runtime coroutine to completion (an interrupt cancels it)."""
+        return run_cancellable(self.runtime, coro)
+
+
+@dataclass(frozen=True)
+class Command:
+    """A subcommand: its parser, function and one-line summary."""
+
+    name: str
+    summary: str
+    parser: UsageParser
+    fn: Callable[[Context, argparse.Namespace], Any]
+    cell: bool = False
+
+
+COMMANDS: dict[str, Command] = {}
+
+
+def _command(
+    name: str, summary: str, *args: Arg, cell: bool = False
+) -> Callable[[Callable[[Context, argparse.Namespace], Any]], Any]:
+    parser = UsageParser(prog=f"%eliza {name}", description=summary)
+    for flags, kwargs in args:
+        parser.add_argument(*flags, **kwargs)
+
+    def register(fn: Callable[[Context, argparse.Namespace], Any]) -> Any:
+        COMMANDS[name] = Command(name, summary, parser, fn, cell)
+        return fn
+
+    return register
+
+
+# -- dispatch ---------------------------------------------------------------------------
+def dispatch(line: str, ctx: Context) -> Any:
+    """Parse ``line`` (``SUBCOMMAND args...``) and run the subcommand.
+
+    Raises:
+        UsageError: unknown subcommand or bad arguments.
+    """
+    words = split_line(line)
+    if not words:
+        print(usage())
+        return None
+    cmd = COMMANDS.get(words[0])
+    if cmd is None:
+        close = difflib.get_close_matches(words[0], list(COMMANDS), n=1)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        raise UsageError(f"%eliza: unknown subcommand {words[0]!r}.{hint} See %eliza help")
+    if ctx.cell is not None and not cmd.cell:
+        cells = ", ".join(n for n, c in COMMANDS.items() if c.cell)
+        raise UsageError(f"%%eliza {cmd.name}: takes no cell body (cell forms: {cells})")
+    try:
+        args, extra = _parse(cmd.name, tuple(words[1:]))
+    except HelpShown:
+        return None
+    if extra:  # words after an option: more message text (`run ECHO hi --room r1 there`)
+        if not isinstance(getattr(args, "text", None), list) or any(w[:1] == "-" for w in extra):
+            cmd.parser.error(f"unrecognized arguments: {' '.join(extra)}")
+        args.text = [*args.text, *extra]
+    return cmd.fn(ctx, args)
+
+
+def _parse(name: str, words: tuple[str, ...]) -> tuple[argparse.Namespace, list[str]]:
+    # A cell is often run again unchanged; argparse costs more than running a quick action.
+    args, extra = _parse_cached(name, words)
+    fresh = {k: list(v) if isinstance(v, list) else v for k, v in vars(args).items()}
+    return argparse.Namespace(**fresh), list(extra)
+
+
+@functools.lru_cache(maxsize=256)
+def _parse_cached(name: str, words: tuple[str, ...]) -> tuple[argparse.Namespace, list[str]]:
+    return COMMANDS[name].parser.parse_known_args(list(words))
+
+
+def usage() -> str:
+    """Usage of every subcommand, one line each (the text of ``%eliza help`` and ``%eliza?``)."""
+    lines = ["%eliza SUBCOMMAND [args]   (%%eliza run|send: the cell body is the message text)", ""]
+    for cmd in COMMANDS.values():
+        synopsis = cmd.parser.format_usage().removeprefix("usage: ").strip()
+        synopsis = " ".join(re.sub(r"\[-h\]", "", synopsis).split())
+        lines.append(f"{synopsis}\n    {cmd.summary}")
+    lines.append(
+        "\nOptions: %config ElizaMagics.timeout = 5 (default timeout of run, seconds);"
+        " ElizaMagics.progress = False (no progress bars)."
+    )
+    return "\n".join(lines)
+
+
+def _message(ctx: Context, words: list[str]) -> str | None:
+    if ctx.cell is not None:
+        if words:
+            raise UsageError("%%eliza: give the text either on the line or in the cell, not both")
+        return ctx.cell.rstrip("\n")
+    return " ".join(words) or None
+
+
+# -- running ----------------------------------------------------------------------------
+_ROOM = arg("--room", help="room id of the message (default: 'default')")
+
+
+@_command(
+    "run",
+    "run one action; shows its ActionResult (with --repeat N: a list and a progress bar)",
+    arg("action", help="action name or simile"),
+    arg("text", nargs="*", default=[], help="message text"),
+    arg(
+        "--option",
+        "-o",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="handler option (value parsed as JSON when it can be)",
+    ),
+    arg("--json", help="handler options as a JSON object"),
+    _ROOM,
+    arg("--timeout", type=positive(float), metavar="S", help="cancel the run after S seconds"),
+    arg("--repeat", type=positive(int), default=1, metavar="N", help="run N times"),
+    cell=True,
+)
+def _run(ctx: Context, args: argparse.Namespace) -> ActionResult | list[ActionResult]:
+    options = {**pairs(args.option, literal=True), **json_object(args.json)}
+    text = _message(ctx, args.text)
+    timeout = args.timeout if args.timeout is not None else ctx.timeout
+
+    def once() -> Coroutine[Any, Any, ActionResult]:
+        return ctx.runtime.execute_action(
+            args.action, text, options=options, room_id=args.room, timeout=timeout
+        )
+
+    if args.repeat == 1:
+        return ctx.wait(once())
+    return ctx.wait(_repeat(once, args.repeat, args.action, ctx.progress))
+
+
+async def _repeat(
+    once: Callable[[], Coroutine[Any, Any, ActionResult]], n: int, label: str, progress: bool
+) -> list[ActionResult]:
+    from tqdm.auto import tqdm
+
+    results = []
+    with tqdm(total=n, desc=label, disable=not progress) as bar:
+        for _ in range(n):
+            results.append(await once())
+            bar.update()
+    return results
+
+
+@_command(
+    "send",
+    "route a message to an action and run it (process_message)",
+    arg("text", nargs="*", default=[]),
+    _ROOM,
+    cell=True,
+)
+def _send(ctx: Context, args: argparse.Namespace) -> ActionResult | None:
+    text = _message(ctx, args.text)
+    results = ctx.wait(ctx.runtime.process_message(text, room_id=args.room))
+    if not results:
+        print("No action matched the message (it was stored in memory).")
+        return None
+    return results[0]
+
+
+@_command(
+    "batch",
+    "run an action over a DataFrame column or list held in a variable",
+    arg("action"),
+    arg("--from", dest="source", required=True, metavar="VARIABLE"),
+    arg("--column", default="text", help="column holding the message text"),
+    arg("--concurrency", type=positive(int), default=4),
+)
+def _batch(ctx: Context, args: argparse.Namespace) -> Any:
+    if args.source not in ctx.shell.user_ns:
+        raise UsageError(f"%eliza batch: no variable named {args.source!r}")
+    return ctx.wait(
+        ctx.runtime.run_batch(
+            args.action,
+            ctx.shell.user_ns[args.source],
+            text_column=args.column,
+            concurrency=args.concurrency,
+            progress=ctx.progress,
+        )
+    )
+
+
+@_command("state", "the composed State for a message", arg("text", nargs="*", default=[]), _ROOM)
+def _state(ctx: Context, args: argparse.Namespace) -> Any:
+    return ctx.wait(ctx.runtime.compose_state(_message(ctx, args.text), room_id=args.room))
+
+
+# -- registering ------------------------------------------------------------------------
+@_command(
+    "register",
+    "register a plugin (or action/provider/evaluator): a variable, "
+    "module:attr, or an installed plugin's entry-point name",
+    arg("obj"),
+)
+def _register(ctx: Context, args: argparse.Namespace) -> Any:
+    items = registrables(resolve(ctx.shell.user_ns, args.obj))
+    for item in items:
+        ctx.wait(register_one(ctx.runtime, item))
+    names = [i.name if isinstance(i, Plugin) else LOCAL_PLUGIN for i in items]
+    plugins = [ctx.runtime.registry.plugins[n] for n in dict.fromkeys(names)]
+    return plugins[0] if len(plugins) == 1 else plugins
+
+
+@_command("unregister", "remove a plugin and all its parts", arg("name"))
+def _unregister(ctx: Context, args: argparse.Namespace) -> None:
+    ctx.wait(ctx.runtime.unregister_plugin(args.name))
+    print(f"Unregistered plugin {args.name!r}.")
+
+
+@_command("reset", "close the runtime and start a fresh one (plugins, memories, records gone)")
+def _reset(ctx: Context, args: argparse.Namespace) -> AgentRuntime:
+    return ctx.reset()
+
+
+@_command(
+    "new-plugin",
+    "create a plugin package skeleton",
+    arg("name"),
+    arg("--dir", default=".", help="parent directory"),
+)
+def _new_plugin(ctx: Context, args: argparse.Namespace) -> Any:
+    from eliza_nb.scaffold import new_plugin
+
+    return new_plugin(args.name, args.dir)
+
+
+# -- looking ----------------------------------------------------------------------------
+def _components(kind: str) -> Callable[[Context, argparse.Namespace], pd.DataFrame]:
+    def show(ctx: Context, args: argparse.Namespace) -> pd.DataFrame:
+        frame = ctx.runtime.components_frame()
+        return frame[frame["kind"] == kind].reset_index(drop=True)
+
+    return show
+
+
+for _kind in ("action", "provider", "evaluator", "service"):
+    _command(f"{_kind}s", f"DataFrame of the registered {_kind}s")(_components(_kind))
+
+
+@_command("plugins", "DataFrame of the registered plugins")
+def _plugins(ctx: Context, args: argparse.Namespace) -> pd.DataFrame:
+    import pandas as pd
+
+    rows = [
+        (
+            p.name,
+            p.version,
+            p.description,
+            len(p.actions),
+            len(p.providers),
+            len(p.evaluators),
+            len(p.services),
+        )
+        for p in ctx.runtime.registry.plugins.values()
+    ]
+    columns = ["plugin", "version", "description", "actions", "providers", "evaluators", "services"]
+    return pd.DataFrame(rows, columns=columns)
+
+
+@_command("metrics", "one row per run", arg("--action", help="only this action"))
+def _metrics(ctx: Context, args: argparse.Namespace) -> pd.DataFrame:
+    return ctx.runtime.metrics_frame(action=args.action)
+
+
+@_command("errors", "the error log (messages masked)")
+def _errors(ctx: Context, args: argparse.Namespace) -> pd.DataFrame:
+    return ctx.runtime.errors_frame()
+
+
+@_command("memories", "stored memories", arg("--room", help="only this room"))
+def _memories(ctx: Context, args: argparse.Namespace) -> pd.DataFrame:
+    return ctx.runtime.memories_frame(room_id=args.room)
+
+
+@_command("summary", "per action: runs, success rate, mean/p50/p95/max ms")
+def _summary(ctx: Context, args: argparse.Namespace) -> pd.DataFrame:
+    return ctx.runtime.metrics_summary()
+
+
+@_command("settings", "the settings (secrets shown as '***')")
+def _settings(ctx: Context, args: argparse.Namespace) -> pd.DataFrame:
+    import pandas as pd
+
+    return pd.DataFrame(list(ctx.runtime.settings.masked().items()), columns=["key", "value"])
+
+
+@_command(
+    "set",
+    "set settings (plugins are told through on_config_change)",
+    arg("pairs", nargs="+", metavar="KEY=VALUE"),
+)
+def _set(ctx: Context, args: argparse.Namespace) -> None:
+    for key, value in pairs(args.pairs, literal=False).items():
+        ctx.wait(ctx.runtime.set_setting(key, value))
+        print(f"{key} = {ctx.runtime.settings.masked().get(key)!r}")
+
+
+@_command("test", "run the plugins' test suites (a DataFrame)", arg("plugin", nargs="?"))
+def _test(ctx: Context, args: argparse.Namespace) -> pd.DataFrame:
+    return ctx.wait(ctx.runtime.run_plugin_tests(args.plugin))
+
+
+@_command("models", "the model handlers the plugins provide")
+def _models(ctx: Context, args: argparse.Namespace) -> pd.DataFrame:
+    return ctx.runtime.models_frame()
+
+
+@_command("events", "the events emitted so far", arg("--last", type=positive(int), metavar="N"))
+def _events(ctx: Context, args: argparse.Namespace) -> pd.DataFrame:
+    return ctx.runtime.events_frame(last=args.last)
+
+
+# -- widgets and help -------------------------------------------------------------------
+@_command("ui", "the action-runner widget")
+def _ui(ctx: Context, args: argparse.Namespace) -> Any:
+    from eliza_nb.kernel.widgets import ActionRunner
+
+    return ActionRunner(ctx.runtime)
+
+
+@_command("dashboard", "the live metrics widget (refreshes after every run)")
+def _dashboard(ctx: Context, args: argparse.Namespace) -> Any:
+    from eliza_nb.kernel.widgets import Dashboard
+
+    return Dashboard(ctx.runtime)
+
+
+@_command("debug", "log level of the 'eliza_nb' logger", arg("level", choices=list(DEBUG_LEVELS)))
+def _debug(ctx: Context, args: argparse.Namespace) -> None:
+    logger = logging.getLogger("eliza_nb")
+    logger.setLevel(DEBUG_LEVELS[args.level])
+    if not any(isinstance(h, _StderrHandler) for h in logger.handlers):
+        logger.addHandler(_StderrHandler())
+    print(f"eliza_nb logging: {args.level} ({logging.getLevelName(logger.level)})")
+
+
+class _StderrHandler(logging.Handler):
+    """Writes to the *current* ``sys.stderr`` (the cell's), not the one at creation time."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        sys.stderr.write(f"[eliza_nb {record.levelname.lower()}] {record.getMessage()}\n")
+
+
+@_command("help", "usage of every subcommand, or of one", arg("subcommand", nargs="?"))
+def _help(ctx: Context, args: argparse.Namespace) -> None:
+    cmd = COMMANDS.get(args.subcommand or "")
+    if args.subcommand and cmd is None:
+        raise UsageError(f"%eliza help: unknown subcommand {args.subcommand!r}")
+    print(cmd.parser.format_help() if cmd else usage())

@@ -1,0 +1,279 @@
+"""Notebook widgets built from stock ipywidgets: an action runner and a live metrics dashboard.
+
+Both are testable without a browser: every button has a programmatic twin (``runner.run()``,
+``runner.select("ACTION")``, ``dashboard.refresh()``), every composite offers ``on_*`` callbacks,
+and an exception (a handler's, or a callback's) is shown in the widget's output area as an error
+output, never swallowed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import traceback
+from collections.abc import Callable
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import ipywidgets as widgets
+
+from eliza_nb.errors import ElizaError
+from eliza_nb.kernel import display
+from eliza_nb.kernel._args import parse_value
+from eliza_nb.kernel.loop import run_cancellable
+
+if TYPE_CHECKING:
+    from eliza_nb.runtime import AgentRuntime
+    from eliza_nb.types import ActionResult
+
+__all__ = ["ActionRunner", "Dashboard", "OptionsEditor"]
+
+
+def _error(ename: str, evalue: str, lines: list[str]) -> dict[str, Any]:
+    """An nbformat error output: the front end renders it like a failed cell."""
+    return {"output_type": "error", "ename": ename, "evalue": evalue, "traceback": lines}
+
+
+def _error_output(exc: BaseException) -> dict[str, Any]:
+    """The error output of an exception (an eliza_nb error as its one line with the code)."""
+    if isinstance(exc, ElizaError):
+        lines = exc._render_traceback_()
+    else:
+        lines = traceback.format_exception(type(exc), exc, exc.__traceback__)
+    return _error(type(exc).__name__, str(exc), lines)
+
+
+class _Callbacks:
+    """``on_*`` callbacks; one that raises is shown in ``output`` and the others still run."""
+
+    def __init__(self, output: widgets.Output) -> None:
+        self._fns: list[Callable[[Any], Any]] = []
+        self._output = output
+
+    def register(self, fn: Callable[[Any], Any], remove: bool = False) -> None:
+        if remove:
+            self._fns.remove(fn)
+        elif fn not in self._fns:
+            self._fns.append(fn)
+
+    def __call__(self, value: Any) -> None:
+        for fn in list(self._fns):
+            try:
+                fn(value)
+            except Exception as exc:
+                self._output.outputs += (_error_output(exc),)
+
+
+class OptionsEditor(widgets.VBox):  # type: ignore[misc]
+    """A small key/value editor for handler options; values are parsed as JSON when they can be."""
+
+    def __init__(self) -> None:
+        self.rows: list[widgets.HBox] = []
+        self.add_button = widgets.Button(description="+ option", layout={"width": "auto"})
+        super().__init__(children=[self.add_button])
+        self.add_button.on_click(lambda _: self.add())
+
+    def add(self, key: str = "", value: str = "") -> widgets.HBox:
+        """Add a row (and return it)."""
+        remove = widgets.Button(description="✕", layout={"width": "2.5em"})
+        row = widgets.HBox(
+            [widgets.Text(key, placeholder="key"), widgets.Text(value, placeholder="value"), remove]
+        )
+        remove.on_click(lambda _: self._set_rows([r for r in self.rows if r is not row]))
+        self._set_rows([*self.rows, row])
+        return row
+
+    def clear(self) -> None:
+        """Remove every row."""
+        self._set_rows([])
+
+    def _set_rows(self, rows: list[widgets.HBox]) -> None:
+        self.rows = rows
+        self.children = (*rows, self.add_button)
+
+    @property
+    def value(self) -> dict[str, Any]:
+        """The options as a dict (rows without a key are skipped)."""
+        pairs = (row.children for row in self.rows)
+        return {k.value.strip(): parse_value(v.value) for k, v, _ in pairs if k.value.strip()}
+
+
+class ActionRunner(widgets.VBox):  # type: ignore[misc]
+    """Pick an action, type a message, set options, Run: the result card and the last runs.
+
+    Example:
+        >>> runner = ActionRunner(runtime)            # or %eliza ui
+        >>> runner.select("ECHO"); runner.text.value = "hi"
+        >>> result = runner.run()                      # what the Run button does
+    """
+
+    def __init__(self, runtime: AgentRuntime, *, history: int = 10) -> None:
+        self.runtime = runtime
+        self.history_size = history
+        self.results: list[ActionResult] = []
+        self.action = widgets.Dropdown(description="Action")
+        self.info = widgets.HTML()
+        self.text = widgets.Textarea(placeholder="Message text", description="Message")
+        self.options = OptionsEditor()
+        self.run_button = widgets.Button(description="Run", button_style="primary", icon="play")
+        self.clear_button = widgets.Button(description="Clear")
+        self.result = widgets.HTML()
+        self.output = widgets.Output()
+        self.history = widgets.HTML()
+        buttons = widgets.HBox([self.run_button, self.clear_button])
+        super().__init__(
+            children=[
+                self.action,
+                self.info,
+                self.text,
+                self.options,
+                buttons,
+                self.result,
+                self.output,
+                self.history,
+            ]
+        )
+        self._on_result = _Callbacks(self.output)
+        self._on_error = _Callbacks(self.output)
+        self.action.observe(lambda _: self._show_info(), names="value")
+        self.run_button.on_click(lambda _: self.run())
+        self.clear_button.on_click(lambda _: self.clear())
+        self.refresh()
+
+    def on_result(self, fn: Callable[[ActionResult], Any], remove: bool = False) -> None:
+        """Call ``fn(result)`` after every run (successful or not)."""
+        self._on_result.register(fn, remove)
+
+    def on_error(self, fn: Callable[[BaseException], Any], remove: bool = False) -> None:
+        """Call ``fn(exception)`` when a run cannot start (no such action, bad options).
+
+        A handler's own exception is not one: it comes back as a failed result (``on_result``).
+        """
+        self._on_error.register(fn, remove)
+
+    def refresh(self) -> None:
+        """Re-read the registered actions (keeps the selection when it still exists)."""
+        names = self.runtime.registry.action_names()
+        current = self.action.value
+        self.action.options = names
+        self.action.value = current if current in names else (names[0] if names else None)
+        self._show_info()
+
+    def select(self, name: str) -> None:
+        """Select an action by name or simile, any case.
+
+        Raises:
+            ActionNotFoundError: no registered action has that name (the closest are listed).
+        """
+        self.refresh()
+        self.action.value = self.runtime._find(name)[0].name
+
+    def run(self) -> ActionResult | None:
+        """Run the selected action with the text and options (what the Run button does).
+
+        Returns the result, or None when the run could not start (shown in the output area).
+        """
+        try:
+            coro = self.runtime.execute_action(
+                self.action.value or "", self.text.value or None, options=self.options.value
+            )
+            result = run_cancellable(self.runtime, coro)
+        except Exception as exc:
+            self.output.outputs += (_error_output(exc),)
+            self._on_error(exc)
+            return None
+        self._show_result(result)
+        return result
+
+    def _show_result(self, result: ActionResult) -> None:
+        self.results = [*self.results, result][-self.history_size :]
+        self.result.value = display.result_html(result)
+        self.history.value = display.history_html(self.results)
+        if result.error is not None:
+            err = result.error
+            evalue = f"[{err.code}] {err.message}"
+            self.output.outputs += (_error(err.error_type, evalue, err.traceback.splitlines()),)
+        self._on_result(result)
+
+    def clear(self) -> None:
+        """Clear the text, options, result card and output area (the history stays)."""
+        self.text.value = ""
+        self.options.clear()
+        self.result.value = ""
+        self.output.outputs = ()
+
+    def _show_info(self) -> None:
+        entry = self.runtime.registry.find(self.action.value) if self.action.value else None
+        self.info.value = display.action_info_html(entry[0] if entry else None)
+
+
+class Dashboard(widgets.VBox):  # type: ignore[misc]
+    """``metrics_summary()``, the latest errors and a plot of durations per action, kept live.
+
+    It subscribes to the runtime's runs and refreshes after each (runs that finish within one
+    loop step are coalesced into one refresh); ``close()`` unsubscribes.
+    """
+
+    def __init__(self, runtime: AgentRuntime, *, errors: int = 5) -> None:
+        self.runtime = runtime
+        self.max_errors = errors
+        self.status = widgets.HTML()
+        self.summary = widgets.HTML()
+        self.errors = widgets.HTML()
+        self.plot = widgets.Image(format="png")
+        self.refresh_button = widgets.Button(description="Refresh", icon="refresh")
+        self.output = widgets.Output()
+        super().__init__(
+            children=[
+                widgets.HBox([self.refresh_button, self.status]),
+                self.summary,
+                self.plot,
+                self.errors,
+                self.output,
+            ]
+        )
+        self._on_refresh = _Callbacks(self.output)
+        self._pending = False
+        self.refresh_button.on_click(lambda _: self.refresh())
+        runtime.run_listeners.append(self._on_run)
+        self.refresh()
+
+    def on_refresh(self, fn: Callable[[Dashboard], Any], remove: bool = False) -> None:
+        """Call ``fn(dashboard)`` after every refresh."""
+        self._on_refresh.register(fn, remove)
+
+    def refresh(self) -> None:
+        """Redraw the summary, errors and plot from the runtime's records now."""
+        self._pending = False
+        try:
+            self._draw()
+        except Exception as exc:
+            self.output.outputs += (_error_output(exc),)
+        self._on_refresh(self)
+
+    def _draw(self) -> None:
+        runs = self.runtime.metrics_frame()
+        errors = self.runtime.errors_frame().drop(columns=["traceback"]).tail(self.max_errors)
+        self.summary.value = display.frame_html(self.runtime.metrics_summary(), "No runs yet.")
+        self.errors.value = "<b>Latest errors</b>" + display.frame_html(errors, "None.")
+        self.plot.value = display.durations_png(runs) if len(runs) else b""
+        self.plot.layout.display = None if len(runs) else "none"
+        self.status.value = f"<small>{len(runs)} runs · updated {datetime.now():%H:%M:%S}</small>"
+
+    def _on_run(self, result: ActionResult) -> None:
+        # Called inside the run, on the loop that runs it: refresh once that step is over, so a
+        # burst of quick runs (--repeat, a batch) costs one redraw, not one per run.
+        if self._pending:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            self.refresh()
+            return
+        self._pending = True
+        loop.call_soon(self.refresh)
+
+    def close(self) -> None:
+        """Stop following the runtime and close the widget."""
+        if self._on_run in self.runtime.run_listeners:
+            self.runtime.run_listeners.remove(self._on_run)
+        super().close()

@@ -1,0 +1,135 @@
+"""Rich display: compact HTML cards and plain-text twins, with every piece of text escaped."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from eliza_nb import (
+    ActionResult,
+    AgentRuntime,
+    Content,
+    ElizaError,
+    ErrorInfo,
+    Plugin,
+    Service,
+    State,
+    action,
+    provider,
+)
+from eliza_nb.kernel import display
+
+EVIL = "<script>alert('x')</script>"
+ESCAPED = "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt;"
+
+
+@action(description=f"does {EVIL}", similes=["<SAY>"])
+def echo(runtime, message, state, options, callback):  # type: ignore[no-untyped-def]
+    return message.content.text
+
+
+@provider(description="p")
+def clock(runtime, message, state):  # type: ignore[no-untyped-def]
+    return "noon"
+
+
+class Store(Service):
+    service_type = "store"
+
+    async def initialize(self, runtime: AgentRuntime) -> None:
+        return None
+
+
+def ok_result() -> ActionResult:
+    return ActionResult(
+        7, "ECHO", "demo", True, text=EVIL, responses=[Content(text=EVIL)], duration_ms=12.345
+    )
+
+
+def failed_result() -> ActionResult:
+    info = ErrorInfo(code="HANDLER_ERROR", message=EVIL, error_type="ValueError")
+    return ActionResult(8, "ECHO", "demo", False, error=info, duration_ms=1.0)
+
+
+def test_result_card_shows_action_badge_text_responses_and_duration() -> None:
+    html = ok_result()._repr_html_()
+    assert "ECHO" in html and "success" in html and "12.35 ms" in html and "run 7" in html
+    assert html.count(ESCAPED) == 2  # the text and the response
+    assert "<script>" not in html
+
+
+def test_failed_result_card_shows_the_error_code_escaped() -> None:
+    html = failed_result()._repr_html_()
+    assert "HANDLER_ERROR" in html and ESCAPED in html and "<script>" not in html
+    assert "#c62828" in html  # the red badge
+
+
+def test_plain_text_repr_of_a_result() -> None:
+    assert repr(failed_result()).startswith("ActionResult(action='ECHO', failed HANDLER_ERROR")
+
+
+def test_plugin_card_and_text() -> None:
+    plugin = Plugin(
+        name="demo", description=EVIL, actions=[echo], providers=[clock], services=[Store]
+    )
+    html = plugin._repr_html_()
+    assert "demo" in html and "v0.1.0" in html and ESCAPED in html and "<script>" not in html
+    assert "ECHO" in html and "clock" in html and "store" in html
+    assert display.plugin_text(plugin).splitlines() == [
+        f"Plugin 'demo' v0.1.0: {EVIL}",
+        "  actions: ECHO",
+        "  providers: clock",
+        "  services: store",
+    ]
+
+
+def test_state_card_and_text() -> None:
+    state = State(values={"clock": EVIL}, actions=["ECHO"])
+    html = state._repr_html_()
+    assert ESCAPED in html and "ECHO" in html and "<script>" not in html
+    assert display.state_text(state).splitlines() == [
+        "State",
+        f"  clock: {EVIL}",
+        "  actions: ECHO",
+        "  recent messages: 0",
+    ]
+
+
+def test_runtime_card(eliza_runtime: AgentRuntime) -> None:
+    eliza_runtime.run_sync(eliza_runtime.register_plugin(Plugin(name="demo", actions=[echo])))
+    eliza_runtime.run("ECHO", "x")
+    html = eliza_runtime._repr_html_()
+    assert "demo" in html and "ECHO" in html and "1 (0 failed)" in html
+    assert repr(eliza_runtime).startswith("AgentRuntime(agent='agent', plugins=[demo], runs=1")
+
+
+def test_action_info_escapes_description_and_similes() -> None:
+    html = display.action_info_html(echo)
+    assert ESCAPED in html and "&lt;SAY&gt;" in html
+    assert "No actions registered" in display.action_info_html(None)
+
+
+def test_history_lists_newest_first_and_escapes() -> None:
+    html = display.history_html([ok_result(), failed_result()])
+    assert html.index("<td>8</td>") < html.index("<td>7</td>")
+    assert "<script>" not in html and "HANDLER_ERROR" in html
+    assert display.history_html([]) == ""
+
+
+def test_frame_html_escapes_and_says_when_empty() -> None:
+    html = display.frame_html(pd.DataFrame({"message": [EVIL]}), "nothing")
+    assert "&lt;script&gt;" in html and "<script>" not in html
+    assert (
+        display.frame_html(pd.DataFrame({"message": []}), "No <runs>") == "<i>No &lt;runs&gt;</i>"
+    )
+
+
+def test_durations_plot_is_a_png(eliza_runtime: AgentRuntime) -> None:
+    eliza_runtime.run_sync(eliza_runtime.register_plugin(Plugin(name="demo", actions=[echo])))
+    for _ in range(3):
+        eliza_runtime.run("ECHO")
+    assert display.durations_png(eliza_runtime.metrics_frame()).startswith(b"\x89PNG")
+
+
+def test_library_errors_render_as_one_line_with_their_code() -> None:
+    (line,) = ElizaError("Quota exceeded", code="QUOTA")._render_traceback_()
+    assert "ElizaError" in line and "[QUOTA] Quota exceeded" in line
