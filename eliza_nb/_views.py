@@ -8,29 +8,35 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from eliza_nb import frames
 from eliza_nb._calls import call_hook
 from eliza_nb._execution import Callback, error_info
+from eliza_nb._parity import RuntimeParity
+from eliza_nb.agent import respond
 from eliza_nb.plugin import Evaluator, Provider
 from eliza_nb.types import ActionResult, Content, ErrorInfo, Memory, State
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     import pandas as pd
 
     from eliza_nb.character import Character
     from eliza_nb.memory import MemoryManager
     from eliza_nb.records import MetricsRecorder
     from eliza_nb.registry import Registry
+    from eliza_nb.runtime import AgentRuntime
     from eliza_nb.settings import Settings
     from eliza_nb.store import MemoryStore
+    from eliza_nb.store.base import TimeBound
 
 log = logging.getLogger("eliza_nb")
 _SKIPPED = object()
 
 
-class RuntimeViews:
+class RuntimeViews(RuntimeParity):
     """Frames, snapshot, ``compose_state`` and ``process_message`` of ``AgentRuntime``."""
 
     registry: Registry
@@ -40,6 +46,7 @@ class RuntimeViews:
     messages: MemoryManager
     character: Character | None
     agent_id: str
+    default_timeout: float | None
     _services: dict[str, Any]
 
     if TYPE_CHECKING:
@@ -47,30 +54,41 @@ class RuntimeViews:
         def to_memory(self, message: Any, *, room_id: str | None = None,
                       user_id: str = "user") -> Memory: ...  # fmt: skip
 
-        async def execute_action(self, name: str, message: Any = None, **kw: Any) -> ActionResult: ...
+        async def execute_action(
+            self, name: str, message: Any = None, *, options: Mapping[str, Any] | None = None,
+            state: State | None = None, room_id: str | None = None, timeout: float | None = None,
+        ) -> ActionResult: ...  # fmt: skip
 
         async def _execute(self, *args: Any) -> ActionResult: ...
 
         async def _validate(self, action: Any, msg: Memory, state: State | None) -> bool: ...
 
     # -- frames -------------------------------------------------------------------------
-    def metrics_frame(self, action: str | None = None) -> pd.DataFrame:
+    def metrics_frame(
+        self, action: str | None = None, *, start: TimeBound = None, end: TimeBound = None,
+        session_id: int | None = None,
+    ) -> pd.DataFrame:  # fmt: skip
         """One row per action execution: ``run_id, plugin, action, started_at, duration_ms,
-        success, error_code, room_id``. ``action`` filters by name."""
-        runs = self.metrics.runs
-        if action is not None:
-            runs = [r for r in runs if r[2] == action]
-        return frames.metrics_frame(runs)
+        success, error_code, room_id, session_id``. ``action`` filters by name, ``start``/``end``
+        (datetime, ISO string or epoch s) by time, ``session_id`` by runtime session. With a
+        database file it holds the runs of earlier sessions too."""
+        found = self.registry.find(action) if isinstance(action, str) else None
+        if found is not None:  # any case or simile names the action, as in execute_action
+            action = found[0].name
+        return frames.run_history(self.metrics, action, start=start, end=end,
+                                  session_id=session_id)  # fmt: skip
 
-    def errors_frame(self) -> pd.DataFrame:
-        """One row per logged error; messages and tracebacks have secrets masked."""
-        return frames.errors_frame(self.metrics.errors)
+    def errors_frame(
+        self, *, start: TimeBound = None, end: TimeBound = None, session_id: int | None = None
+    ) -> pd.DataFrame:
+        """One row per logged error (secrets masked); filters as in ``metrics_frame``."""
+        return frames.error_history(self.metrics, start=start, end=end, session_id=session_id)
 
-    def memories_frame(self, room_id: str | None = None) -> pd.DataFrame:
-        """One row per stored memory (all tables), optionally of one room."""
-        rows = self.store.memory_rows(room_id)
-        out = [(r[0], r[5], r[2], r[3], r[4], r[6], r[7], r[8]) for r in rows]
-        return frames.memories_frame(out)
+    def memories_frame(
+        self, room_id: str | None = None, *, start: TimeBound = None, end: TimeBound = None
+    ) -> pd.DataFrame:
+        """One row per stored memory (all tables), optionally of one room and time range."""
+        return frames.memories_frame(self.store.memory_rows(room_id, start=start, end=end))
 
     def components_frame(self) -> pd.DataFrame:
         """One row per registered action, provider, evaluator and service."""
@@ -84,12 +102,16 @@ class RuntimeViews:
                 rows.append((pname, "evaluator", e.name, e.description, list(e.similes)))
             for s in plugin.services:
                 cls = s if isinstance(s, type) else type(s)
-                rows.append((pname, "service", cls.service_type, (cls.__doc__ or "").strip(), []))
+                stype = getattr(cls, "service_type", "")
+                rows.append((pname, "service", stype, (cls.__doc__ or "").strip(), []))
         return frames.components_frame(rows)
 
-    def metrics_summary(self) -> pd.DataFrame:
-        """Per action: runs, successes, failures, success_rate, mean/p50/p95/max ms."""
-        return frames.metrics_summary(self.metrics.runs)
+    def metrics_summary(
+        self, *, start: TimeBound = None, end: TimeBound = None, session_id: int | None = None
+    ) -> pd.DataFrame:
+        """Per action: runs, successes, failures, success_rate, mean/p50/p95/max ms (then
+        min/total ms); over the same history and filters as ``metrics_frame``."""
+        return frames.summary_history(self.metrics, start=start, end=end, session_id=session_id)
 
     def custom_metrics_frame(self) -> pd.DataFrame:
         """Handlers' own figures from ``runtime.metrics.increment`` / ``record``."""
@@ -114,8 +136,10 @@ class RuntimeViews:
                 "actions": sorted(a.name for a in p.actions),
                 "providers": sorted(x.name for x in p.providers),
                 "evaluators": sorted(e.name for e in p.evaluators),
-                "services": sorted((s if isinstance(s, type) else type(s)).service_type
-                                   for s in p.services),  # fmt: skip
+                "services": sorted(
+                    getattr(s if isinstance(s, type) else type(s), "service_type", "")
+                    for s in p.services
+                ),
             }
             for name, p in sorted(self.registry.plugins.items())
         }
@@ -153,7 +177,8 @@ class RuntimeViews:
                 if act.validate is None or await self._validate(act, msg, partial):
                     usable.append(act.name)
             except Exception as exc:
-                log.warning("validate of %s raised while composing state: %s", act.name, exc)
+                log.warning("validate of %s raised while composing state: %s", act.name,
+                            self.settings.masker.mask(str(exc)))  # fmt: skip
         partial.actions = sorted(usable)
         partial.text = self._render_state(partial)
         return partial
@@ -193,9 +218,15 @@ class RuntimeViews:
         text (words, any case). The action's responses are stored as the agent's memories.
         Evaluators run when ``always_run`` is set or their ``validate`` passes.
         Returns the results of the actions that ran ([] when none matched).
+
+        With a text model registered (``TEXT_LARGE`` or ``TEXT_SMALL``) the model decides
+        instead: this becomes the elizaOS agent loop of :func:`eliza_nb.agent.respond`.
         """
         msg = self.to_memory(message, room_id=room_id)
         await self.messages.create_memory(msg)
+        await self._message_received(msg)
+        if self.models.text_model() is not None:
+            return await respond(cast("AgentRuntime", self), msg)
         state = await self.compose_state(msg)
         results: list[ActionResult] = []
         named = msg.content.action
@@ -204,7 +235,8 @@ class RuntimeViews:
             results.append(self._not_found(named, msg))
         elif entry is not None:
             action, plugin = entry
-            result = await self._execute(action, plugin, msg, state, {}, None)
+            limit = action.timeout or self.default_timeout  # as execute_action does
+            result = await self._dispatch(action, plugin, msg, state, {}, limit)
             results.append(result)
             await self._remember_reply(result, msg)
         await self._evaluate(msg, state)
@@ -237,11 +269,13 @@ class RuntimeViews:
                 if ev.always_run or ev.validate is None or await call_hook(
                         ev.validate, self, msg, state):  # fmt: skip
                     await self._run_evaluator(ev, msg, state)
+                    await self._evaluator_completed(ev.name, owner, msg, None)
             except Exception as exc:
                 info = error_info(exc, self.settings.masker)
                 self.metrics.errors.append((time.time(), None, owner, ev.name, info.code,
                                             info.error_type, info.message, info.traceback))  # fmt: skip
                 log.warning("evaluator %s.%s failed: %s", owner, ev.name, info.message)
+                await self._evaluator_completed(ev.name, owner, msg, info.code)
 
     async def _run_evaluator(self, ev: Evaluator, msg: Memory, state: State) -> None:
         value = ev.handler(self, msg, state, {}, Callback([]))  # type: ignore[misc]

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import dataclasses
 import itertools
 import logging
 import time
-from collections.abc import Awaitable, Coroutine, Iterable, Mapping
+import uuid
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
+from eliza_nb import observability
 from eliza_nb._calls import call_hook
 from eliza_nb._execution import Callback, error_info, fold_return
 from eliza_nb._views import RuntimeViews
@@ -23,6 +26,7 @@ from eliza_nb.errors import (
     PluginError,
     ValidationError,
 )
+from eliza_nb.events import EventType
 from eliza_nb.memory import MemoryManager
 from eliza_nb.plugin import Action, Evaluator, Plugin, Provider, Service
 from eliza_nb.records import MetricsRecorder
@@ -74,13 +78,27 @@ class AgentRuntime(RuntimeViews):
         self.agent_id = character.name if character else "agent"
         self.settings = Settings(settings, character.settings if character else None,
                                  use_env=use_env)  # fmt: skip
+        if not isinstance(database, str | Path) and not callable(
+            getattr(database, "create_memory", None)
+        ):
+            raise ValidationError(
+                f"database must be ':memory:', a file path or a MemoryStore, "
+                f"got {type(database).__name__}",
+                field="database",
+            )
         self.store: MemoryStore = (
             SQLiteStore(database) if isinstance(database, str | Path) else database
         )
         self.messages = MemoryManager(self, self.store, "messages")
         self.metrics = MetricsRecorder()
+        # One session per start; with a file store the records are flushed there (records.py).
+        self.session_id = self.metrics.attach(self.store, self.agent_id)
+        self._slow_ms = observability.configure(self.settings)  # SLOW_ACTION_MS, ELIZA_DEBUG
         self.registry = Registry()
+        self._init_parity()  # models, events (see _parity.py)
         self.default_timeout: float | None = None
+        # Called with every finished ActionResult (the dashboard widget refreshes on it).
+        self.run_listeners: list[Callable[[ActionResult], Any]] = []
         self._services: dict[str, tuple[Service, str]] = {}
         self._clients: dict[str, list[Any]] = {}
         self._run_ids = itertools.count(1)
@@ -90,14 +108,20 @@ class AgentRuntime(RuntimeViews):
     # -- settings -----------------------------------------------------------------------
     def get_setting(self, key: str, default: Any = None) -> Any:
         """Resolve a setting: explicit, character secrets, character settings, env, plugin defaults."""
+        if not isinstance(key, str):
+            raise ValidationError(f"setting keys are strings, got {type(key).__name__}",
+                                  field="key")  # fmt: skip
         return self.settings.get(key, default)
 
     async def set_setting(self, key: str, value: Any) -> None:
         """Set an explicit setting and tell every plugin through ``on_config_change``."""
         self.settings.set(key, value)
+        if key in observability.SETTINGS:
+            self._slow_ms = observability.configure(self.settings)
         for plugin in list(self.registry.plugins.values()):
             if plugin.on_config_change is not None:
                 await self._guarded_hook(plugin, "on_config_change", {key: value})
+        await self._setting_changed(key, value)
 
     # -- registration -------------------------------------------------------------------
     async def register_plugin(self, plugin: Plugin) -> None:
@@ -109,6 +133,7 @@ class AgentRuntime(RuntimeViews):
                 plugin, or its ``on_load`` or a service failed. The runtime is left as it was.
         """
         self.registry.check(plugin)
+        self._check_dependencies(plugin)
         self._check_settings(plugin)
         old = self.registry.plugins.get(plugin.name)
         if old is not None:
@@ -120,11 +145,19 @@ class AgentRuntime(RuntimeViews):
                 await self._load(old)
             raise
         log.info("registered plugin %s %s", plugin.name, plugin.version)
+        await self.emit(EventType.PLUGIN_REGISTERED, {"plugin": plugin.name,
+                                                      "version": plugin.version})  # fmt: skip
 
     async def register_plugins(self, plugins: Iterable[Plugin]) -> None:
-        """Register several plugins in order."""
-        for plugin in plugins:
-            await self.register_plugin(plugin)
+        """Register several plugins, each after its ``dependencies`` (then by ``priority``).
+
+        All or nothing: if one fails, those this call added are unregistered again.
+
+        Raises:
+            PluginError: a dependency is missing or the dependencies form a cycle (named), or
+                what ``register_plugin`` raises.
+        """
+        await self._register_ordered(plugins)
 
     def _check_settings(self, plugin: Plugin) -> None:
         self.settings.mark_secret(plugin.config.secrets)
@@ -148,7 +181,10 @@ class AgentRuntime(RuntimeViews):
 
     async def _load(self, plugin: Plugin) -> None:
         started: list[Any] = []
+        # on_load and services read their plugin's defaults through get_setting.
+        self.settings.defaults[plugin.name] = dict(plugin.config.defaults)
         try:
+            await self._init_plugin(plugin)  # elizaOS 1.x init(config, runtime)
             if plugin.on_load is not None:
                 await call_hook(plugin.on_load, self)
             for spec in plugin.services:
@@ -159,18 +195,23 @@ class AgentRuntime(RuntimeViews):
                 await client.start(self)
                 started.append(client)
         except Exception as exc:
+            self.settings.defaults.pop(plugin.name, None)
             for part in reversed(started):
                 await self._quietly(part.stop())
+            # "from None": a chained cause would print the unmasked exception text; the
+            # masked traceback travels in details instead.
+            info = error_info(exc, self.settings.masker, code="PLUGIN_ERROR")
             raise PluginError(
-                f"Plugin {plugin.name!r} failed to load: {self.settings.masker.mask(str(exc))}",
+                f"Plugin {plugin.name!r} failed to load: {info.message}",
                 plugin=plugin.name,
-            ) from exc
-        self.settings.defaults[plugin.name] = dict(plugin.config.defaults)
+                details={"error_type": info.error_type, "traceback": info.traceback},
+            ) from None
         for part in started:
             if isinstance(part, Service):
                 self._services[type(part).service_type] = (part, plugin.name)
         self._clients[plugin.name] = [p for p in started if not isinstance(p, Service)]
         self.registry.add(plugin)
+        self._attach_parts(plugin)
 
     async def unregister_plugin(self, name: str) -> None:
         """Remove a plugin and all its parts, calling its ``on_unload`` and stopping services.
@@ -183,9 +224,11 @@ class AgentRuntime(RuntimeViews):
             known = ", ".join(sorted(self.registry.plugins)) or "none"
             raise PluginError(f"No plugin named {name!r} (registered: {known})", plugin=name)
         await self._unload(plugin)
+        await self.emit(EventType.PLUGIN_UNREGISTERED, {"plugin": name})
 
     async def _unload(self, plugin: Plugin) -> None:
         self.registry.remove(plugin.name)
+        self._detach_parts(plugin.name)
         self.settings.defaults.pop(plugin.name, None)
         for stype, (svc, owner) in list(self._services.items()):
             if owner == plugin.name:
@@ -211,15 +254,23 @@ class AgentRuntime(RuntimeViews):
     async def _register_part(self, field: str, part: Any, plugin_name: str) -> None:
         current = self.registry.plugins.get(plugin_name) or Plugin(name=plugin_name)
         parts = [p for p in getattr(current, field) if p.name != getattr(part, "name", None)]
-        new = Plugin(**{**{f: getattr(current, f) for f in ("name", "description", "version",
-                        "actions", "providers", "evaluators", "config")},
-                        field: [*parts, part]})  # fmt: skip
+        # replace() keeps the plugin's services, clients and hooks: only one list changes.
+        changes: dict[str, Any] = {field: [*parts, part]}
+        new = dataclasses.replace(current, **changes)
         self.registry.check(new)
         self.registry.add(new)
 
     def get_service(self, service_type: str | type[Service]) -> Any:
         """The running service of that type (a ``service_type`` string or class), or None."""
-        key = service_type if isinstance(service_type, str) else service_type.service_type
+        key = service_type if isinstance(service_type, str) else getattr(
+            service_type, "service_type", None
+        )
+        if not isinstance(key, str):
+            raise ValidationError(
+                "get_service expects a service_type string or a Service class, "
+                f"got {type(service_type).__name__}",
+                field="service_type",
+            )
         entry = self._services.get(key)
         return entry[0] if entry else None
 
@@ -232,10 +283,16 @@ class AgentRuntime(RuntimeViews):
         Raises:
             ValidationError: the message is of another type or malformed (the field is named).
         """
+        if room_id is not None:
+            room_id = _room_str(room_id) if not isinstance(room_id, str) else room_id
+            _check_text(room_id, "room_id")
         if message is None or isinstance(message, str):
+            if message and not message.isascii():  # ASCII (the usual case) needs no check
+                _check_text(message, "text")
             # The hot path: a fresh message without validation (all fields are known good).
             return quick_message(message or "", user_id, self.agent_id, room_id or "default")
         if isinstance(message, Memory):
+            _check_memory(message)
             return message if room_id is None else message.model_copy(update={"room_id": room_id})
         try:
             if isinstance(message, Content):
@@ -244,7 +301,7 @@ class AgentRuntime(RuntimeViews):
                 fields = {"agent_id": self.agent_id, **message}
                 if room_id is not None:
                     fields["room_id"] = room_id
-                return Memory.model_validate(fields)
+                return _check_memory(Memory.model_validate(fields))
             elif isinstance(message, dict):
                 content = Content.model_validate(message)
             else:
@@ -256,11 +313,15 @@ class AgentRuntime(RuntimeViews):
             raise
         except Exception as exc:
             raise ValidationError(f"message is malformed: {exc}", field="message") from None
+        _check_text(content.text, "text")
         return Memory(user_id=user_id, agent_id=self.agent_id, room_id=room_id or "default",
                       content=content)  # fmt: skip
 
     def _find(self, name: str) -> tuple[Action, str]:
-        entry = self.registry.find(name) if isinstance(name, str) else None
+        if not isinstance(name, str):
+            raise ValidationError(f"the action name must be a string, got {type(name).__name__}",
+                                  field="name")  # fmt: skip
+        entry = self.registry.find(name)
         if entry is None:
             raise ActionNotFoundError(
                 str(name), self.registry.suggest(str(name)), len(self.registry.actions)
@@ -285,7 +346,8 @@ class AgentRuntime(RuntimeViews):
 
         Raises:
             ActionNotFoundError: no action has that name or simile (the closest are listed).
-            ValidationError: ``message`` or ``options`` have the wrong type.
+            ValidationError: ``name``, ``message``, ``options`` or ``timeout`` have the wrong
+                type (the field is named).
             asyncio.CancelledError: the run was cancelled (it is recorded as ``CANCELLED``).
         """
         action, plugin = self._find(name)
@@ -297,8 +359,25 @@ class AgentRuntime(RuntimeViews):
         else:
             raise ValidationError(f"options must be a dict, got {type(options).__name__}",
                                   field="options")  # fmt: skip
+        if timeout is not None and (
+            isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0
+        ):
+            raise ValidationError(f"timeout must be a positive number of seconds, got {timeout!r}",
+                                  field="timeout")  # fmt: skip
         limit = timeout or action.timeout or self.default_timeout
+        if self.events.watching_actions:  # ACTION_STARTED/COMPLETED only when someone listens
+            return await self._observed(action, plugin, msg, state, opts, limit)
         return await self._execute(action, plugin, msg, state, opts, limit)
+
+    async def run_batch(self, action: str, inputs: Any, **kwargs: Any) -> Any:
+        """Run one action over many inputs: a DataFrame of results, one row per input.
+
+        See :func:`eliza_nb.batch.run_batch` for the arguments (``concurrency``, ``timeout``,
+        ``progress``, ``text_column``, ``option_columns``, ``backend="dask"``, ``client``, ...).
+        """
+        from eliza_nb.batch import run_batch
+
+        return await run_batch(self, action, inputs, **kwargs)
 
     async def _execute(
         self, action: Action, plugin: str, msg: Memory, state: State | None,
@@ -315,21 +394,35 @@ class AgentRuntime(RuntimeViews):
                                               message=f"{action.name}: validate returned False",
                                               error_type="ValidationFailed"))  # fmt: skip
             value = action.handler(self, msg, state, opts, Callback(responses))  # type: ignore[misc]
-            if action.handler_is_async:
+            # A sync wrapper (lambda, decorator) around an async function returns a coroutine.
+            if action.handler_is_async or asyncio.iscoroutine(value):
                 value = await (asyncio.wait_for(value, limit) if limit else value)
             elif limit and time.perf_counter() - t0 > limit:
                 raise TimeoutError  # a sync handler cannot be interrupted: judged afterwards
             success, text, data, err = fold_return(value, responses)
-        except asyncio.CancelledError:
-            self._failed(run_id, action, plugin, msg, started, t0, responses,
-                         ErrorInfo(code="CANCELLED", message=f"{action.name} was cancelled",
-                                   error_type="CancelledError"))  # fmt: skip
+        except asyncio.CancelledError as exc:
+            info = ErrorInfo(code="CANCELLED", message=f"{action.name} was cancelled",
+                             error_type="CancelledError")  # fmt: skip
+            task = asyncio.current_task()
+            if task is not None and not task.cancelling():
+                # Nobody cancelled this run: the handler raised it (a cancelled inner task).
+                info = error_info(exc, self.settings.masker, code="CANCELLED")
+                info.message = f"{action.name}: the handler raised CancelledError itself"
+                return self._failed(run_id, action, plugin, msg, started, t0, responses, info)
+            self._failed(run_id, action, plugin, msg, started, t0, responses, info)
             raise
-        except TimeoutError:
-            exc = ActionTimeoutError(f"{action.name} timed out after {limit} s; pass a larger "
-                                     "timeout= or make the handler faster")  # fmt: skip
-            return await self._crashed(run_id, action, plugin, msg, started, t0, responses, exc)
-        except Exception as exc:
+        except KeyboardInterrupt:  # the kernel's interrupt inside a sync handler
+            self._failed(run_id, action, plugin, msg, started, t0, responses,
+                         ErrorInfo(code="CANCELLED", message=f"{action.name} was interrupted",
+                                   error_type="KeyboardInterrupt"))  # fmt: skip
+            raise
+        except TimeoutError as own:
+            if limit is None:  # the handler's own TimeoutError (a remote call), not a timeout=
+                return await self._crashed(run_id, action, plugin, msg, started, t0, responses, own)
+            late = ActionTimeoutError(f"{action.name} timed out after {limit} s; pass a larger "
+                                      "timeout= or make the handler faster")  # fmt: skip
+            return await self._crashed(run_id, action, plugin, msg, started, t0, responses, late)
+        except (Exception, SystemExit) as exc:  # sys.exit() in a handler must not stop the loop
             return await self._crashed(run_id, action, plugin, msg, started, t0, responses, exc)
         duration = (time.perf_counter() - t0) * 1000.0
         if not success:
@@ -339,8 +432,10 @@ class AgentRuntime(RuntimeViews):
         self.metrics.runs.append(
             (run_id, plugin, action.name, started, duration, True, None, msg.room_id)
         )
-        return ActionResult(run_id, action.name, plugin, True, text, data, responses, None,
-                            started, duration)  # fmt: skip
+        if duration > self._slow_ms:
+            observability.warn_slow(plugin, action.name, duration, self._slow_ms)
+        return self._notify(ActionResult(run_id, action.name, plugin, True, text, data,
+                                         responses, None, started, duration))  # fmt: skip
 
     async def _validate(self, action: Action, msg: Memory, state: State | None) -> bool:
         ok = action.validate(self, msg, state)  # type: ignore[misc]
@@ -356,15 +451,25 @@ class AgentRuntime(RuntimeViews):
         self.metrics.runs.append(
             (run_id, plugin, action.name, started, duration, False, info.code, msg.room_id)
         )
+        if duration > self._slow_ms:
+            observability.warn_slow(plugin, action.name, duration, self._slow_ms)
         self.metrics.errors.append((time.time(), run_id, plugin, action.name, info.code,
                                     info.error_type, info.message, info.traceback))  # fmt: skip
         log.warning("%s.%s failed [%s]: %s", plugin, action.name, info.code, info.message)
-        return ActionResult(run_id, action.name, plugin, False, None, None, responses, info,
-                            started, duration)  # fmt: skip
+        return self._notify(ActionResult(run_id, action.name, plugin, False, None, None,
+                                         responses, info, started, duration))  # fmt: skip
+
+    def _notify(self, result: ActionResult) -> ActionResult:
+        for listener in self.run_listeners:
+            try:
+                listener(result)
+            except Exception as exc:  # a broken listener must not fail the run
+                log.error("run listener %r raised: %s", listener, exc)
+        return result
 
     async def _crashed(
         self, run_id: int, action: Action, plugin: str, msg: Memory, started: float,
-        t0: float, responses: list[Content], exc: Exception,
+        t0: float, responses: list[Content], exc: BaseException,
     ) -> ActionResult:  # fmt: skip
         info = error_info(exc, self.settings.masker)
         result = self._failed(run_id, action, plugin, msg, started, t0, responses, info)
@@ -383,12 +488,11 @@ class AgentRuntime(RuntimeViews):
                                         info.error_type, info.message, info.traceback))  # fmt: skip
             log.error("%s.%s raised: %s", plugin.name, hook, info.message)
 
-    @staticmethod
-    async def _quietly(awaitable: Awaitable[Any]) -> None:
+    async def _quietly(self, awaitable: Awaitable[Any]) -> None:
         try:
             await awaitable
         except Exception as exc:  # stopping must go on for the other parts
-            log.error("error while stopping: %s", exc)
+            log.error("error while stopping: %s", self.settings.masker.mask(str(exc)))
 
     # -- blocking twins -----------------------------------------------------------------
     def run_sync(self, awaitable: Coroutine[Any, Any, T] | Awaitable[T]) -> T:
@@ -422,6 +526,7 @@ class AgentRuntime(RuntimeViews):
             return
         for plugin in reversed(list(self.registry.plugins.values())):
             await self._unload(plugin)
+        self.metrics.close()  # the last run records, then the session's end
         self.store.close()
         self._closed = True
 
@@ -452,6 +557,31 @@ class AgentRuntime(RuntimeViews):
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _room_str(room_id: Any) -> str:
+    if isinstance(room_id, uuid.UUID):
+        return str(room_id)
+    raise ValidationError(f"room_id must be a string, got {type(room_id).__name__}",
+                          field="room_id")  # fmt: skip
+
+
+def _check_text(text: str, field: str) -> None:
+    """Reject lone surrogates: such text can be neither stored (UTF-8) nor sent to a notebook."""
+    if text.isascii():
+        return
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ValidationError(f"message {field} is not valid Unicode: lone surrogate at "
+                              f"position {exc.start}", field=field) from None  # fmt: skip
+
+
+def _check_memory(memory: Memory) -> Memory:
+    for field in ("room_id", "user_id", "agent_id"):
+        _check_text(getattr(memory, field), field)
+    _check_text(memory.content.text, "text")
+    return memory
 
 
 async def _as_coroutine(awaitable: Awaitable[T]) -> T:
