@@ -31,7 +31,9 @@ from eliza_nb.errors import (
     StoreError,
     ValidationError,
 )
+from eliza_nb.events import EventType
 from eliza_nb.memory import MemoryManager
+from eliza_nb.models import ModelType
 from eliza_nb.plugin import (
     Action,
     Client,
@@ -46,6 +48,7 @@ from eliza_nb.plugin import (
 )
 from eliza_nb.runtime import AgentRuntime
 from eliza_nb.store import MemoryStore, SQLiteStore
+from eliza_nb.suites import TestCase, TestSuite
 from eliza_nb.types import ActionExample, ActionResult, Content, ErrorInfo, Memory, State
 
 __version__ = "0.1.0"
@@ -66,11 +69,13 @@ __all__ = [
     "ElizaError",
     "ErrorInfo",
     "Evaluator",
+    "EventType",
     "HandlerError",
     "Memory",
     "MemoryManager",
     "MemoryStore",
     "ModelNotFoundError",
+    "ModelType",
     "Plugin",
     "PluginConfig",
     "PluginError",
@@ -79,6 +84,8 @@ __all__ = [
     "Service",
     "State",
     "StoreError",
+    "TestCase",
+    "TestSuite",
     "ValidationError",
     "__version__",
     "action",

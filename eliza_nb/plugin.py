@@ -263,6 +263,12 @@ class Plugin:
     Lifecycle hooks are optional and may be sync or async: ``on_load(runtime)``,
     ``on_unload(runtime)``, ``on_config_change(new_settings)``, ``on_error(error)``. A hook may
     take fewer arguments than offered.
+
+    elizaOS 1.x fields: ``init(config, runtime)`` runs at registration with the resolved
+    settings; ``models`` maps a ``ModelType`` to ``handler(runtime, params)``; ``events`` maps
+    an event name to handlers; ``tests`` holds ``TestSuite`` objects; ``dependencies`` names
+    plugins that must be registered first; ``priority`` decides which plugin serves a model.
+    All are checked here, when the plugin is created.
     """
 
     name: str

@@ -15,9 +15,16 @@ from typing import Any
 
 from eliza_nb.plugin import Plugin
 from eliza_nb.runtime import AgentRuntime
+from eliza_nb.testing.models import DeterministicModel, hash_embedding
 from eliza_nb.types import Content, Memory
 
-__all__ = ["create_mock_memory", "create_mock_runtime", "create_test_runtime"]
+__all__ = [
+    "DeterministicModel",
+    "create_mock_memory",
+    "create_mock_runtime",
+    "create_test_runtime",
+    "hash_embedding",
+]
 
 
 async def create_test_runtime(

@@ -25,6 +25,9 @@ from eliza_nb.runtime import AgentRuntime
 
 __all__ = ["TestingShell", "eliza_runtime", "eliza_shell"]
 
+# Plugins' own test suites (Plugin.tests) are collected as pytest items by this companion.
+pytest_plugins = ["eliza_nb.testing.suite_collector"]
+
 
 class TestingShell(InteractiveShell):
     """An ``InteractiveShell`` whose ``run_cell`` raises the cell's exception."""

@@ -1,0 +1,239 @@
+"""Model handlers: the ``models`` of an elizaOS 1.x plugin and who serves each model type.
+
+A plugin offers models as ``models={ModelType.TEXT_LARGE: handler, ...}``; a handler is
+``handler(runtime, params)`` (sync or async) where ``params`` is a dict (``prompt``, ``system``,
+``temperature``, ``max_tokens``, ``stop_sequences`` for text; ``text`` for embeddings).
+``await runtime.use_model(ModelType.TEXT_LARGE, prompt="...")`` calls the handler of the
+plugin with the highest ``priority`` (the first registered wins a tie).
+
+Example:
+    >>> from eliza_nb import AgentRuntime, ModelType, Plugin
+    >>> upper = lambda rt, params: params["prompt"].upper()
+    >>> shout = Plugin(name="shout", models={ModelType.TEXT_SMALL: upper})
+    >>> rt = AgentRuntime(use_env=False)
+    >>> rt.run_sync(rt.register_plugin(shout))
+    >>> rt.run_sync(rt.use_model("TEXT_SMALL", prompt="hi"))
+    'HI'
+"""
+
+from __future__ import annotations
+
+import inspect
+import itertools
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any
+
+from eliza_nb._calls import accepted_arity
+from eliza_nb._execution import error_info
+from eliza_nb._tables import table
+from eliza_nb.errors import ValidationError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from eliza_nb.plugin import Plugin
+    from eliza_nb.runtime import AgentRuntime
+    from eliza_nb.types import Memory
+
+__all__ = [
+    "MODEL_COLUMNS",
+    "TEXT_MODELS",
+    "ModelEntry",
+    "ModelHandler",
+    "ModelRegistry",
+    "ModelType",
+    "call_model",
+    "embed_memory",
+    "embed_text",
+    "model_key",
+    "normalize_models",
+]
+
+log = logging.getLogger("eliza_nb")
+ModelHandler = Callable[..., Any]
+
+
+class ModelType(StrEnum):
+    """The model types of elizaOS 1.x (plugins may serve other names too)."""
+
+    TEXT_SMALL = "TEXT_SMALL"
+    TEXT_LARGE = "TEXT_LARGE"
+    TEXT_EMBEDDING = "TEXT_EMBEDDING"
+    OBJECT_SMALL = "OBJECT_SMALL"
+    OBJECT_LARGE = "OBJECT_LARGE"
+
+
+TEXT_MODELS = (ModelType.TEXT_LARGE, ModelType.TEXT_SMALL)
+"""The text models the agent loop asks, in order of preference."""
+
+MODEL_COLUMNS = (("model_type", "object"), ("plugin", "object"), ("priority", "int64"),
+                 ("handler", "object"), ("serving", "bool"))  # fmt: skip
+
+
+def model_key(value: object) -> str:
+    """The canonical name of a model type: a ``ModelType`` or a string, any case.
+
+    Raises:
+        ValidationError: ``value`` is not a non-empty string.
+    """
+    if not isinstance(value, str) or not value.strip():
+        raise ValidationError(f"a model type must be a ModelType or a name, got {value!r}",
+                              field="model_type")  # fmt: skip
+    return str(value).strip().upper()
+
+
+def normalize_models(plugin: str, models: object) -> dict[str, ModelHandler]:
+    """Check a plugin's ``models`` mapping when the plugin is created; keys become canonical.
+
+    Raises:
+        ValidationError: not a mapping, a bad key, or a handler that is not callable or cannot
+            take ``(runtime, params)``.
+    """
+    if not isinstance(models, Mapping):
+        raise ValidationError(f"Plugin {plugin!r}: field 'models' must be a dict of model type "
+                              f"-> handler, got {type(models).__name__}", field="models",
+                              plugin=plugin)  # fmt: skip
+    out: dict[str, ModelHandler] = {}
+    for key, handler in models.items():
+        name = model_key(key)
+        if not callable(handler) or accepted_arity(handler, 2) < 2:
+            raise ValidationError(f"Plugin {plugin!r}: model {name} must be a function "
+                                  "handler(runtime, params)", field="models",
+                                  plugin=plugin)  # fmt: skip
+        out[name] = handler
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class ModelEntry:
+    """One model handler offered by one plugin."""
+
+    model_type: str
+    handler: ModelHandler
+    plugin: str
+    priority: int
+    order: int
+
+
+class ModelRegistry:
+    """Which plugin serves which model type; ``runtime.models``."""
+
+    def __init__(self) -> None:
+        self._entries: dict[str, list[ModelEntry]] = {}
+        self._order = itertools.count()
+
+    def add(self, model_type: str, handler: ModelHandler, plugin: str, priority: int = 0) -> None:
+        """Offer ``handler`` for ``model_type`` on behalf of ``plugin`` (replacing its own)."""
+        key = model_key(model_type)
+        entries = [e for e in self._entries.get(key, []) if e.plugin != plugin]
+        entries.append(ModelEntry(key, handler, plugin, priority, next(self._order)))
+        entries.sort(key=lambda e: (-e.priority, e.order))
+        self._entries[key] = entries
+
+    def add_plugin(self, plugin: Plugin) -> None:
+        """Offer every model of ``plugin`` at the plugin's priority."""
+        for key, handler in plugin.models.items():
+            self.add(key, handler, plugin.name, plugin.priority)
+
+    def remove_plugin(self, name: str) -> None:
+        """Withdraw every model a plugin offered."""
+        for key in list(self._entries):
+            kept = [e for e in self._entries[key] if e.plugin != name]
+            if kept:
+                self._entries[key] = kept
+            else:
+                del self._entries[key]
+
+    def resolve(self, model_type: str) -> ModelEntry | None:
+        """The entry that serves ``model_type`` (highest priority), or None."""
+        entries = self._entries.get(model_type) or self._entries.get(model_key(model_type))
+        return entries[0] if entries else None
+
+    def has(self, model_type: str) -> bool:
+        """True if some plugin serves ``model_type``."""
+        return model_type in self._entries
+
+    def text_model(self) -> ModelEntry | None:
+        """The model the agent loop asks: TEXT_LARGE if served, else TEXT_SMALL, else None."""
+        for key in TEXT_MODELS:
+            if key in self._entries:
+                return self._entries[key][0]
+        return None
+
+    def types(self) -> list[str]:
+        """Every served model type, sorted."""
+        return sorted(self._entries)
+
+    def frame(self) -> pd.DataFrame:
+        """One row per offered handler: ``model_type, plugin, priority, handler, serving``.
+
+        ``serving`` is True for the handler ``use_model`` calls.
+        """
+        rows = [
+            (e.model_type, e.plugin, e.priority, _handler_name(e.handler), i == 0)
+            for key in sorted(self._entries)
+            for i, e in enumerate(self._entries[key])
+        ]
+        return table(rows, MODEL_COLUMNS)
+
+    def __repr__(self) -> str:
+        served = ", ".join(f"{k}={v[0].plugin}" for k, v in sorted(self._entries.items()))
+        return f"ModelRegistry({served or 'empty'})"
+
+
+def _handler_name(handler: ModelHandler) -> str:
+    return str(getattr(handler, "__qualname__", None) or repr(handler))
+
+
+async def call_model(runtime: AgentRuntime, entry: ModelEntry, params: dict[str, Any]) -> Any:
+    """Call one model handler with ``(runtime, params)``, awaiting it if needed."""
+    value = entry.handler(runtime, params)
+    if inspect.isawaitable(value):
+        value = await value
+    return value
+
+
+async def embed_text(runtime: AgentRuntime, text: str) -> list[float] | None:
+    """The embedding of ``text`` from the runtime's ``TEXT_EMBEDDING`` model; None without one.
+
+    Raises:
+        ValidationError: the model answered something other than a list of numbers.
+        Whatever the model handler raises.
+    """
+    entry = runtime.models.resolve(ModelType.TEXT_EMBEDDING)
+    if entry is None:
+        return None
+    vector = await call_model(runtime, entry, {"text": text})
+    if not isinstance(vector, list | tuple) or not all(
+        isinstance(x, int | float) and not isinstance(x, bool) for x in vector
+    ):
+        raise ValidationError(f"{entry.plugin}: TEXT_EMBEDDING must return a list of numbers, "
+                              f"got {type(vector).__name__}", field="embedding")  # fmt: skip
+    return [float(x) for x in vector]
+
+
+async def embed_memory(runtime: AgentRuntime, memory: Memory) -> Memory:
+    """``memory`` with its embedding filled in, when an embedding model is registered.
+
+    A memory that has an embedding, has no text, or meets no model comes back unchanged. A
+    failing model is logged (code ``EMBEDDING_ERROR`` in the error log) and the memory is kept
+    without an embedding: storing a message matters more than indexing it.
+    """
+    if memory.embedding is not None or not memory.content.text:
+        return memory
+    if not runtime.models.has(ModelType.TEXT_EMBEDDING):
+        return memory
+    try:
+        vector = await embed_text(runtime, memory.content.text)
+    except Exception as exc:
+        info = error_info(exc, runtime.settings.masker, code="EMBEDDING_ERROR")
+        runtime.metrics.errors.append((time.time(), None, "", ModelType.TEXT_EMBEDDING.value,
+                                       info.code, info.error_type, info.message,
+                                       info.traceback))  # fmt: skip
+        log.warning("embedding failed, memory stored without one: %s", info.message)
+        return memory
+    return memory.model_copy(update={"embedding": vector})
