@@ -36,6 +36,14 @@ log = logging.getLogger("eliza_nb")
 _SKIPPED = object()
 
 
+def _printable(value: Any) -> str:
+    """``str(value)``, or a placeholder when a provider's value cannot print itself."""
+    try:
+        return str(value)
+    except Exception as exc:  # a broken __str__ must not break state composition
+        return f"<{type(value).__name__}: unprintable ({type(exc).__name__})>"
+
+
 class RuntimeViews(RuntimeParity):
     """Frames, snapshot, ``compose_state`` and ``process_message`` of ``AgentRuntime``."""
 
@@ -202,7 +210,7 @@ class RuntimeViews(RuntimeParity):
             lines.append(f"# {self.character.name}")
             lines += [f"- {b}" for b in self.character.bio]
         for name, value in state.values.items():
-            lines.append(f"## {name}\n{self.settings.masker.mask(str(value))}")
+            lines.append(f"## {name}\n{self.settings.masker.mask(_printable(value))}")
         if state.recent_messages:
             lines.append("## Recent messages")
             lines += [f"{m.user_id}: {m.content.text}" for m in state.recent_messages]

@@ -333,3 +333,18 @@ async def test_process_message_rejects_bad_messages(runtime: AgentRuntime, messa
     with pytest.raises(ValidationError, match="message must be text, a dict, Content or Memory"):
         await runtime.process_message(message)
     assert runtime.memories_frame().empty
+
+
+async def test_a_provider_value_that_cannot_print_does_not_break_state(
+    runtime: AgentRuntime,
+) -> None:
+    class Broken:
+        def __str__(self) -> str:
+            raise RuntimeError("no str for you")
+
+    await runtime.register_plugin(
+        Plugin(name="b", providers=[Provider(name="broken", get=lambda rt, m, s: Broken())])
+    )
+    state = await runtime.compose_state("hi")
+    assert isinstance(state.values["broken"], Broken)
+    assert "<Broken: unprintable (RuntimeError)>" in state.text
