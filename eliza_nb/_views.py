@@ -179,6 +179,7 @@ class RuntimeViews(RuntimeParity):
                         if v is not _SKIPPED}  # fmt: skip
         recent_messages = await self.messages.get_memories(msg.room_id, recent)
         partial = State(values=state_values, recent_messages=recent_messages)
+        partial._masker = self.settings.masker
         usable = []
         for act in {id(a): a for a, _ in self.registry.actions.values()}.values():
             try:

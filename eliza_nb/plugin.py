@@ -59,6 +59,8 @@ def _fail(kind: str, name: object, fld: str, problem: str) -> ValidationError:
 def _check_name(kind: str, name: object) -> str:
     if not isinstance(name, str) or not name.strip():
         raise _fail(kind, name, "name", "must be a non-empty string")
+    if not re.search(r"[^\W_]", name):  # "_" or "-" alone would match between any two words
+        raise _fail(kind, name, "name", "must contain a letter or digit")
     return name
 
 

@@ -13,7 +13,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
 
 __all__ = ["ActionExample", "ActionResult", "Content", "ErrorInfo", "Memory", "State", "new_id"]
 
@@ -124,8 +124,22 @@ class State(BaseModel):
     actions: list[str] = Field(default_factory=list)
     text: str = ""
 
+    # The runtime's masker, set by compose_state: provider values stay raw for handlers, but
+    # every rendering of the state masks the secrets they may hold.
+    _masker: Any = PrivateAttr(default=None)
+
     def __getitem__(self, key: str) -> Any:
         return self.values[key]
+
+    def mask(self, text: str) -> str:
+        """``text`` with the runtime's secret values replaced by ``'***'``."""
+        return self._masker.mask(text) if self._masker is not None else text
+
+    def __repr__(self) -> str:
+        return self.mask(super().__repr__())
+
+    def __str__(self) -> str:
+        return self.mask(super().__str__())
 
     def _repr_html_(self) -> str:
         from eliza_nb.kernel.display import state_html

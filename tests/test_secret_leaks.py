@@ -243,12 +243,6 @@ def test_key_is_nowhere_in_a_saved_notebook(
         assert API_KEY.encode() not in path.read_bytes(), path.name
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="State keeps provider values raw and State's repr/_repr_html_ (kernel/display.py "
-    "state_html) show them unmasked; state.text is masked. Reported: compose_state could hand "
-    "the State the runtime's masker for its reprs.",
-)
 async def test_provider_value_holding_the_key_is_masked_in_state_reprs() -> None:
     def config(runtime: Any, message: Any, state: Any) -> Any:
         return {"endpoint": "https://acme.example", "auth": _key(runtime)}

@@ -85,7 +85,7 @@ def plugin_html(plugin: Plugin) -> str:
 
 def state_html(state: State) -> str:
     """A card: provider values, the usable actions and the recent messages."""
-    parts = [_row(k, v) for k, v in state.values.items()]
+    parts = [_row(k, state.mask(str(v))) for k, v in state.values.items()]  # mask, then escape
     parts.append(_row("actions", ", ".join(state.actions) or "none"))
     parts.append(_row("recent messages", len(state.recent_messages)))
     return _CARD.format("".join(parts))
@@ -174,7 +174,7 @@ def plugin_text(plugin: Plugin) -> str:
 
 def state_text(state: State) -> str:
     """The plain-text twin of :func:`state_html`: values, usable actions, recent message count."""
-    lines = ["State"] + [f"  {k}: {_short(str(v))}" for k, v in state.values.items()]
+    lines = ["State"] + [f"  {k}: {_short(state.mask(str(v)))}" for k, v in state.values.items()]
     lines.append(f"  actions: {', '.join(state.actions) or 'none'}")
     lines.append(f"  recent messages: {len(state.recent_messages)}")
     return "\n".join(lines)
