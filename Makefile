@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 NOTEBOOKS := notebooks
 
-.PHONY: install demo test lint pytest notebooks bench lab app clean
+.PHONY: install demo test lint pytest notebooks bench lab app browser clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -27,9 +27,9 @@ lint: install
 	$(BIN)/ruff format --check eliza_nb tests benchmarks
 	$(BIN)/mypy eliza_nb
 
-pytest: install
+pytest: install browser
 	$(BIN)/python -m pytest tests -q
-	$(BIN)/python -m pytest --nbval --nbval-sanitize-with $(NOTEBOOKS)/sanitize.cfg $(NOTEBOOKS) -q -p no:randomly
+	$(BIN)/python -m pytest --nbval --nbval-current-env --nbval-sanitize-with $(NOTEBOOKS)/sanitize.cfg $(NOTEBOOKS) -q -p no:randomly
 
 bench: install
 	$(BIN)/python benchmarks/dispatch.py
@@ -37,6 +37,24 @@ bench: install
 ## lab: JupyterLab on notebooks/ with the package installed in .venv
 lab: install
 	$(BIN)/jupyter lab --notebook-dir=$(NOTEBOOKS)
+
+## app: the Voila app (notebooks/app.ipynb: action runner and dashboard, code hidden)
+APP_PORT ?= 8866
+app: install
+	$(BIN)/voila $(NOTEBOOKS)/app.ipynb --port=$(APP_PORT) --no-browser
+
+## browser: Debian's Chromium for tests/test_browser.py (Playwright never downloads a browser);
+## where it cannot be installed, the browser tests skip and say why
+browser:
+	@if [ -x /usr/bin/chromium ]; then :; \
+	elif ! command -v apt-get >/dev/null 2>&1; then \
+		echo "browser: no apt-get here; the browser tests will skip"; \
+	else \
+		SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo -n); \
+		{ $$SUDO apt-get update -q && \
+		  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; } \
+		|| echo "browser: could not install chromium; the browser tests will skip"; \
+	fi
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache test-artifacts

@@ -19,28 +19,17 @@ __all__ = ["execute_notebook", "main", "summarize"]
 def execute_notebook(path: str | Path, *, timeout: int = 300, save: bool = False) -> Any:
     """Execute every cell of a notebook in a fresh kernel; return the executed notebook.
 
-    Cells tagged ``raises-exception`` (or containing ``# NBVAL_RAISES_EXCEPTION``) may raise;
-    any other error stops the run with ``nbclient``'s ``CellExecutionError``.
+    Cells tagged ``raises-exception`` may raise; any other error stops the run with
+    ``nbclient``'s ``CellExecutionError``.
     """
     import nbformat
     from nbclient import NotebookClient
 
     nb_path = Path(path)
     nb = nbformat.read(nb_path, as_version=4)
-    added = []
-    for cell in nb.cells:
-        if cell.cell_type == "code" and "NBVAL_RAISES_EXCEPTION" in cell.source:
-            tags = cell.metadata.setdefault("tags", [])
-            if "raises-exception" not in tags:
-                tags.append("raises-exception")
-                added.append(cell)
     client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
                             resources={"metadata": {"path": str(nb_path.parent)}})  # fmt: skip
     client.execute()
-    for cell in added:  # nbval reads the comment; a tag as well would make it warn
-        cell.metadata["tags"].remove("raises-exception")
-        if not cell.metadata["tags"]:
-            del cell.metadata["tags"]
     if save:
         nbformat.write(nb, nb_path)
     return nb

@@ -1,8 +1,9 @@
 """Every notebook runs in a fresh kernel, and exactly its marked cells raise, with their code.
 
-nbval passes a ``# NBVAL_RAISES_EXCEPTION`` cell that does not raise, so this test executes each
-notebook with nbclient and checks the errors itself: a marked cell must raise an ElizaError whose
-``[CODE]`` matches its ``# raises: CODE`` line, and no other cell may raise.
+A cell meant to raise carries the ``raises-exception`` tag (which nbval, nbclient and
+JupyterLab's Run All all honour) and a ``# raises: CODE`` line. nbval passes such a cell even
+when it does not raise, so this test executes each notebook with nbclient and checks the errors
+itself: a tagged cell must raise an ElizaError whose ``[CODE]`` matches, and no other cell may.
 """
 
 from __future__ import annotations
@@ -34,13 +35,22 @@ def test_notebook_raises_exactly_where_marked(path: Path) -> None:
         if cell.cell_type != "code":
             continue
         errors = _errors(cell)
-        if "NBVAL_RAISES_EXCEPTION" in cell.source:
+        if "raises-exception" in cell.metadata.get("tags", []):
             expected = _EXPECTED.search(cell.source)
             assert expected, f"cell {index} is marked to raise but names no '# raises: CODE'"
             assert errors, f"cell {index} should raise {expected.group(1)} but did not"
             assert f"[{expected.group(1)}]" in errors[0], f"cell {index}: {errors[0]}"
         else:
             assert not errors, f"cell {index} raised unexpectedly: {errors}"
+
+def test_cells_meant_to_raise_are_tagged() -> None:
+    """Without the tag, JupyterLab's Run All stops at the first intended error."""
+    for path in NOTEBOOKS:
+        for cell in nbformat.read(path, as_version=4).cells:
+            if cell.cell_type == "code" and _EXPECTED.search(cell.source):
+                assert "raises-exception" in cell.metadata.get("tags", []), path.name
+                assert "NBVAL_RAISES_EXCEPTION" not in cell.source, path.name
+
 
 def test_saved_outputs_are_present() -> None:
     """Committed notebooks carry their outputs so GitHub and Binder show them."""
