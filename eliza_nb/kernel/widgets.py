@@ -68,7 +68,10 @@ class OptionsEditor(widgets.VBox):  # type: ignore[misc]
 
     def __init__(self) -> None:
         self.rows: list[widgets.HBox] = []
-        self.add_button = widgets.Button(description="+ option", layout={"width": "auto"})
+        # A Button in a VBox stretches to the full width unless it is told not to.
+        self.add_button = widgets.Button(
+            description="+ option", layout={"width": "auto", "align_self": "flex-start"}
+        )
         super().__init__(children=[self.add_button])
         self.add_button.on_click(lambda _: self.add())
 
@@ -219,7 +222,8 @@ class Dashboard(widgets.VBox):  # type: ignore[misc]
         self.status = widgets.HTML()
         self.summary = widgets.HTML()
         self.errors = widgets.HTML()
-        self.plot = widgets.Image(format="png")
+        # Shown at its own size: stretched to the page width the PNG would look blurry.
+        self.plot = widgets.Image(format="png", layout={"max_width": "640px"})
         self.refresh_button = widgets.Button(description="Refresh", icon="refresh")
         self.output = widgets.Output()
         super().__init__(
@@ -254,7 +258,7 @@ class Dashboard(widgets.VBox):  # type: ignore[misc]
         runs = self.runtime.metrics_frame()
         errors = self.runtime.errors_frame().drop(columns=["traceback"]).tail(self.max_errors)
         self.summary.value = display.frame_html(self.runtime.metrics_summary(), "No runs yet.")
-        self.errors.value = "<b>Latest errors</b>" + display.frame_html(errors, "None.")
+        self.errors.value = "<div><b>Latest errors</b></div>" + display.frame_html(errors, "None.")
         self.plot.value = display.durations_png(runs) if len(runs) else b""
         self.plot.layout.display = None if len(runs) else "none"
         self.status.value = f"<small>{len(runs)} runs · updated {datetime.now():%H:%M:%S}</small>"
