@@ -1,0 +1,419 @@
+"""Batch runs: one action over many inputs, with bounded concurrency and per-row results.
+
+Use :func:`run_batch` (or ``await runtime.run_batch(...)``, or ``%eliza batch`` in the kernel) to
+evaluate a plugin over a column of questions or a log of messages. It returns one DataFrame row
+per input, in input order, with the columns of :data:`BATCH_COLUMNS`.
+
+How it runs:
+    A fixed pool of ``concurrency`` worker coroutines pull inputs from one shared iterator: an
+    input becomes a run only when a worker is free, so a million-row frame never holds more than
+    ``concurrency`` runs in flight (back-pressure). Each row goes through the runtime's execution
+    path, so it is validated, timed, recorded in ``metrics_frame()`` and, when it fails, in
+    ``errors_frame()``; a failure or a timeout is a row with ``success=False``, never an
+    exception, and the batch goes on.
+
+Interrupting:
+    Press the notebook's stop button (or Ctrl-C in a terminal), or cancel the task that awaits
+    ``run_batch`` (``task.cancel()``, ``asyncio.timeout(...)``). In-flight runs are cancelled (each
+    recorded with code ``CANCELLED``), no further input starts, and ``run_batch`` *returns* the
+    rows finished so far instead of raising: the frame's ``attrs["interrupted"]`` is True and
+    ``attrs["total"]`` holds the number of inputs, so ``df = await runtime.run_batch(...)`` still
+    binds ``df``. How the interrupt arrives depends on who runs the loop, and each way ends the
+    same: in a kernel cell with top-level ``await``, ipykernel turns SIGINT into a cancellation of
+    the cell's task; under ``asyncio.run`` the runner does the same; where Python's default
+    handler is in place (a magic or ``runtime.run_sync`` in a cell, a plain script), ``run_batch``
+    installs its own SIGINT handler for the duration of the batch, in the main thread only, and
+    puts the previous one back afterwards. A second Ctrl-C raises ``KeyboardInterrupt`` as usual.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import threading
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from eliza_nb.errors import ElizaError, ValidationError
+from eliza_nb.types import ActionResult
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from eliza_nb.plugin import Action
+    from eliza_nb.runtime import AgentRuntime
+
+__all__ = ["BATCH_COLUMNS", "BatchInputs", "run_batch"]
+
+log = logging.getLogger("eliza_nb")
+
+BATCH_COLUMNS = (
+    "index", "success", "text", "data", "error_code", "error_message", "duration_ms", "run_id"
+)  # fmt: skip
+BACKENDS = ("local", "dask")
+# A worker whose action never suspends (a sync or no-op handler) hands the loop back this often,
+# so an interrupt, a progress refresh or a widget callback is not starved.
+_YIELD_EVERY = 1024
+_MISSING = object()
+
+
+class BatchInputs:
+    """Inputs normalised to positional columns: what each row's message and options are.
+
+    Built by :meth:`from_inputs`; ``rows()`` yields ``(position, message, options)`` lazily, and
+    ``part()`` cuts a contiguous slice (without the labels) to ship to a cluster worker.
+    """
+
+    __slots__ = ("columns", "items", "keys", "labels", "records", "text_column")
+
+    def __init__(
+        self,
+        items: list[Any],
+        *,
+        columns: dict[str, list[Any]] | None = None,
+        records: bool = False,
+        text_column: str = "text",
+        keys: tuple[str, ...] | None = None,
+        labels: Any = None,
+    ) -> None:
+        self.items = items  # texts (frame) or raw items (list): texts or dicts
+        self.columns = columns or {}  # option columns of a frame
+        self.records = records  # items may be dicts holding the text and options
+        self.text_column = text_column
+        self.keys = keys  # the option keys to take from a dict item (None: all others)
+        self.labels = labels  # the input's index labels, None for 0..n-1
+
+    @classmethod
+    def from_inputs(
+        cls, inputs: Any, text_column: str = "text", option_columns: Sequence[str] | None = None
+    ) -> BatchInputs:
+        """Normalise a list of texts, a list of dicts, a Series or a DataFrame.
+
+        A DataFrame gives each row's text from ``text_column`` and its options from
+        ``option_columns`` (none when not named: a frame often holds expected answers too).
+        A dict item gives its text from ``text_column`` and every other key as an option
+        (only ``option_columns`` when named).
+
+        Raises:
+            ValidationError: ``inputs`` is not one of those, or a named column is missing.
+        """
+        import pandas as pd
+
+        keys = None if option_columns is None else tuple(option_columns)
+        if isinstance(option_columns, str):
+            raise ValidationError("option_columns must be a list of names", field="option_columns")
+        if isinstance(inputs, pd.DataFrame):
+            missing = [c for c in (text_column, *(keys or ())) if c not in inputs.columns]
+            if missing:
+                raise ValidationError(
+                    f"inputs has no column {', '.join(map(repr, missing))} "
+                    f"(columns: {', '.join(map(str, inputs.columns))})",
+                    field="text_column" if text_column in missing else "option_columns",
+                )
+            cols = {c: inputs[c].tolist() for c in keys or ()}
+            return cls(inputs[text_column].tolist(), columns=cols, labels=inputs.index)
+        if isinstance(inputs, pd.Series):
+            return cls(inputs.tolist(), labels=inputs.index)
+        if isinstance(inputs, str | bytes | Mapping) or not isinstance(inputs, Iterable):
+            raise ValidationError(
+                "inputs must be a list of texts, a list of dicts or a DataFrame, "
+                f"got {type(inputs).__name__}",
+                field="inputs",
+            )
+        items = inputs if isinstance(inputs, list) else list(inputs)
+        return cls(items, records=True, text_column=text_column, keys=keys)
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def part(self, start: int, stop: int) -> BatchInputs:
+        """The inputs ``start:stop`` (positions restart at 0; labels are left behind)."""
+        cols = {c: v[start:stop] for c, v in self.columns.items()}
+        return BatchInputs(self.items[start:stop], columns=cols, records=self.records,
+                           text_column=self.text_column, keys=self.keys)  # fmt: skip
+
+    def rows(self) -> Iterator[tuple[int, Any, dict[str, Any]]]:
+        """Yield ``(position, message, options)`` for every input, lazily."""
+        items, cols, records = self.items, self.columns, self.records
+        names = tuple(cols)
+        for pos, item in enumerate(items):
+            if records and isinstance(item, dict):
+                yield pos, *self._split(item)
+            else:
+                yield pos, item, ({n: cols[n][pos] for n in names} if names else {})
+
+    def _split(self, item: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
+        text = item.get(self.text_column, _MISSING)
+        if text is _MISSING:  # the worker records this as the row's failure
+            text = ValidationError(f"input has no {self.text_column!r} key", field="text_column")
+        if self.keys is None:
+            return text, {k: v for k, v in item.items() if k != self.text_column}
+        return text, {k: item[k] for k in self.keys if k in item}
+
+
+class _Rows:
+    """The output columns, filled by position as runs finish (None: not run yet)."""
+
+    __slots__ = ("data", "duration_ms", "error_code", "error_message", "run_id", "success", "text")
+
+    def __init__(self, n: int) -> None:
+        self.success: list[bool | None] = [None] * n
+        self.text: list[str | None] = [None] * n
+        self.data: list[Any] = [None] * n
+        self.error_code: list[str | None] = [None] * n
+        self.error_message: list[str | None] = [None] * n
+        self.duration_ms: list[float] = [0.0] * n
+        self.run_id: list[int | None] = [None] * n
+
+    def put(self, pos: int, result: ActionResult) -> None:
+        self.success[pos] = result.success
+        self.text[pos] = result.text
+        self.data[pos] = result.data
+        if result.error is not None:
+            self.error_code[pos] = result.error.code
+            self.error_message[pos] = result.error.message
+        self.duration_ms[pos] = result.duration_ms
+        self.run_id[pos] = result.run_id
+
+    def fail(self, pos: int, code: str, message: str) -> None:
+        """A row that never ran (its input could not become a message): no run_id."""
+        self.success[pos] = False
+        self.error_code[pos] = code
+        self.error_message[pos] = message
+
+    def paste(self, start: int, part: _Rows, run_ids: list[int | None]) -> None:
+        """Copy a partition's rows to ``start:``, with its run ids renumbered."""
+        stop = start + len(part.success)
+        for name in ("success", "text", "data", "error_code", "error_message", "duration_ms"):
+            getattr(self, name)[start:stop] = getattr(part, name)
+        self.run_id[start:stop] = run_ids
+
+
+class _Control:
+    """Stops a batch: a flag the workers check before each input, and the tasks to cancel."""
+
+    __slots__ = ("loop", "stopped", "tasks")
+
+    def __init__(self) -> None:
+        self.loop = asyncio.get_running_loop()
+        self.stopped = False
+        self.tasks: list[asyncio.Future[Any]] = []
+
+    def stop(self) -> None:
+        self.stopped = True
+        for task in self.tasks:
+            task.cancel()
+
+    def stop_from_signal(self) -> None:
+        self.stopped = True  # seen at once by a worker that never suspends
+        self.loop.call_soon_threadsafe(self.stop)
+
+    async def wait(self) -> bool:
+        """Wait for the tasks; on cancellation (ours or theirs) stop them all. True if stopped."""
+        try:
+            await asyncio.gather(*self.tasks)
+        except asyncio.CancelledError:
+            self.stop()
+            await asyncio.gather(*self.tasks, return_exceptions=True)
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                task.uncancel()  # the cancellation is answered: we return the rows done
+            return True
+        except BaseException:
+            self.stop()
+            await asyncio.gather(*self.tasks, return_exceptions=True)
+            raise
+        return self.stopped
+
+
+@contextlib.contextmanager
+def interrupt_stops(control: _Control) -> Iterator[None]:
+    """While inside, the first SIGINT (Ctrl-C, the notebook's stop button) stops ``control``.
+
+    Installed only in the main thread over Python's default handler; the previous handler is
+    put back on exit. A second SIGINT raises ``KeyboardInterrupt`` as usual.
+    """
+    in_main = threading.current_thread() is threading.main_thread()
+    if not in_main or signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+        yield
+        return
+
+    def on_sigint(signum: int, frame: Any) -> None:
+        if control.stopped:
+            raise KeyboardInterrupt
+        control.stop_from_signal()
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+class _NoBar:
+    def update(self, n: int = 1) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def progress_bar(total: int, enabled: bool, desc: str) -> Any:
+    """A ``tqdm.auto`` bar (a widget in notebooks, text in terminals), or a no-op one."""
+    if not enabled:
+        return _NoBar()
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=desc, unit="row", dynamic_ncols=True)
+
+
+async def _worker(
+    runtime: AgentRuntime, action: Action, plugin: str, rows: Iterator[tuple[int, Any, Any]],
+    out: _Rows, limit: float | None, room_id: str | None, bar: Any, control: _Control,
+) -> None:  # fmt: skip
+    to_memory, mask = runtime.to_memory, runtime.settings.masker.mask
+    # Like execute_action: ACTION_STARTED/COMPLETED are emitted only while someone listens.
+    execute = runtime._observed if runtime.events.watching_actions else runtime._execute
+    for done, (pos, message, options) in enumerate(rows, 1):
+        if control.stopped:
+            return
+        try:
+            if isinstance(message, ElizaError):
+                raise message
+            msg = to_memory(message, room_id=room_id)
+        except ElizaError as exc:
+            out.fail(pos, exc.code, mask(exc.message))
+        else:
+            out.put(pos, await execute(action, plugin, msg, None, options, limit))
+        bar.update(1)
+        if done % _YIELD_EVERY == 0:
+            await asyncio.sleep(0)
+
+
+async def run_rows(
+    runtime: AgentRuntime, action: Action, plugin: str, inputs: BatchInputs, *,
+    concurrency: int, limit: float | None, room_id: str | None, bar: Any,
+) -> tuple[_Rows, bool]:  # fmt: skip
+    """Run every input through a pool of ``concurrency`` workers; (rows, interrupted)."""
+    out = _Rows(len(inputs))
+    rows = inputs.rows()
+    control = _Control()
+    control.tasks = [
+        asyncio.ensure_future(
+            _worker(runtime, action, plugin, rows, out, limit, room_id, bar, control)
+        )
+        for _ in range(min(concurrency, len(inputs)))
+    ]
+    with interrupt_stops(control):
+        interrupted = await control.wait()
+    return out, interrupted
+
+
+def _check_args(concurrency: int, timeout: float | None, backend: str) -> None:
+    if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
+        raise ValidationError(f"concurrency must be a positive int, got {concurrency!r}",
+                              field="concurrency")  # fmt: skip
+    if timeout is not None and not (isinstance(timeout, int | float) and timeout > 0):
+        raise ValidationError(f"timeout must be a positive number of seconds, got {timeout!r}",
+                              field="timeout")  # fmt: skip
+    if backend not in BACKENDS:
+        raise ValidationError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}",
+                              field="backend")  # fmt: skip
+
+
+async def run_batch(
+    runtime: AgentRuntime,
+    action: str,
+    inputs: Any,
+    *,
+    concurrency: int = 16,
+    timeout: float | None = None,
+    progress: bool = True,
+    text_column: str = "text",
+    option_columns: Sequence[str] | None = None,
+    backend: str = "local",
+    client: Any = None,
+    room_id: str | None = None,
+    partitions: int | None = None,
+) -> pd.DataFrame:
+    """Run one action over many inputs; one result row per input, in input order.
+
+    Args:
+        runtime: The runtime whose registered action runs (and where the runs are recorded).
+        action: The action's name or simile.
+        inputs: A list of texts, a list of dicts (text under ``text_column``, other keys are
+            options), a Series of texts, or a DataFrame (``text_column`` and ``option_columns``).
+        concurrency: How many runs are in flight at once (per partition for ``"dask"``).
+        timeout: Seconds each run may take (``TIMEOUT`` rows beyond); default: the action's.
+        progress: Show a ``tqdm.auto`` progress bar.
+        text_column, option_columns: Where a DataFrame's or a dict's text and options are.
+        backend: ``"local"`` (this process) or ``"dask"`` (see :mod:`eliza_nb.distributed`).
+        client: The ``distributed.Client`` for ``backend="dask"``.
+        room_id: The room of every message (default ``"default"``).
+        partitions: For ``"dask"``: how many pieces the inputs are cut into.
+
+    Returns:
+        A DataFrame with the columns of :data:`BATCH_COLUMNS`: ``index`` (the input's index
+        label, or its position in a list), ``success``, ``text``, ``data``, ``error_code``,
+        ``error_message``, ``duration_ms``, ``run_id`` (nullable: an input that could not become
+        a message never ran). ``attrs`` holds ``action``, ``total`` and ``interrupted``; after an
+        interrupt only the finished rows are there (see the module docstring).
+
+    Raises:
+        ActionNotFoundError: no action has that name (raised before anything runs).
+        ValidationError: bad ``inputs``, columns, ``concurrency``, ``timeout`` or ``backend``.
+    """
+    _check_args(concurrency, timeout, backend)
+    act, plugin = runtime._find(action)
+    batch = BatchInputs.from_inputs(inputs, text_column, option_columns)
+    if backend == "dask":
+        from eliza_nb.distributed import run_dask
+
+        return await run_dask(runtime, act.name, batch, client=client, concurrency=concurrency,
+                              timeout=timeout, progress=progress, room_id=room_id,
+                              partitions=partitions)  # fmt: skip
+    limit = timeout or act.timeout or runtime.default_timeout
+    bar = progress_bar(len(batch), progress, act.name)
+    try:
+        out, interrupted = await run_rows(runtime, act, plugin, batch, concurrency=concurrency,
+                                          limit=limit, room_id=room_id, bar=bar)  # fmt: skip
+    finally:
+        bar.close()
+    return to_frame(batch.labels, out, action=act.name, interrupted=interrupted)
+
+
+def to_frame(labels: Any, out: _Rows, *, action: str, interrupted: bool) -> pd.DataFrame:
+    """The result frame of a batch: finished rows only, in input order."""
+    import numpy as np
+    import pandas as pd
+
+    total = len(out.success)
+    keep: list[int] | None = None
+    if None in out.success:
+        keep = [i for i, s in enumerate(out.success) if s is not None]
+        interrupted = True
+
+    def pick(values: list[Any]) -> list[Any]:
+        return values if keep is None else [values[i] for i in keep]
+
+    index = np.arange(total) if labels is None else pd.Index(labels)
+    if isinstance(index, pd.MultiIndex):
+        index = index.to_flat_index()
+    ids = np.fromiter((-1 if r is None else r for r in pick(out.run_id)), dtype=np.int64)
+    data = {  # Series all on a fresh RangeIndex; object dtype keeps None as None
+        "index": pd.Series(index if keep is None else index[keep]),
+        "success": np.fromiter(pick(out.success), dtype=bool),
+        "text": pd.Series(pick(out.text), dtype=object),
+        "data": pd.Series(pick(out.data), dtype=object),
+        "error_code": pd.Series(pick(out.error_code), dtype=object),
+        "error_message": pd.Series(pick(out.error_message), dtype=object),
+        "duration_ms": np.fromiter(pick(out.duration_ms), dtype=np.float64),
+        "run_id": pd.arrays.IntegerArray(ids, ids < 0),
+    }
+    frame = pd.DataFrame(data, columns=list(BATCH_COLUMNS))
+    frame.attrs.update(action=action, total=total, interrupted=interrupted)
+    if interrupted:
+        log.warning("batch %s interrupted: %d of %d inputs done", action, len(frame), total)
+    return frame
