@@ -445,3 +445,31 @@ def test_tab_completion(shell: TestingShell) -> None:
     assert _complete(shell, "%%eliza run NO") == ["NOOP"]
     assert _complete(shell, "%eliza unregister d") == ["demo"]
     assert _complete(shell, "%eliza debug v") == ["verbose"]
+
+
+# -- secrets ----------------------------------------------------------------------------
+def test_secret_set_prompts_and_never_shows_the_value(
+    shell: TestingShell, monkeypatch: pytest.MonkeyPatch, tmp_path: Any, capsys: Any
+) -> None:
+    from eliza_nb.secrets import generate_key
+
+    monkeypatch.setenv("ELIZA_SECRET_KEY", generate_key())
+    monkeypatch.setattr("getpass.getpass", lambda prompt="": "sk-typed-in-secret-42")
+    store = tmp_path / "secrets.json"
+    result = shell.run_cell(f"%eliza secret set SERVICE_API_KEY --store {store}")
+    assert result.result is None  # nothing lands in Out
+    from eliza_nb import get_runtime
+
+    assert get_runtime().get_setting("SERVICE_API_KEY") == "sk-typed-in-secret-42"
+    assert "sk-typed-in-secret-42" not in capsys.readouterr().out
+    assert "sk-typed-in-secret-42" not in store.read_text()  # encrypted at rest
+    settings = out(shell, "%eliza settings")
+    assert settings.set_index("key").loc["SERVICE_API_KEY", "value"] == "***"
+    shell.run_cell("%eliza reset")
+    shell.run_cell(f"%eliza secret load --store {store}")
+    assert get_runtime().get_setting("SERVICE_API_KEY") == "sk-typed-in-secret-42"
+
+
+def test_secret_set_needs_a_key(shell: TestingShell) -> None:
+    with pytest.raises(UsageError, match="name the setting"):
+        shell.run_cell("%eliza secret set")

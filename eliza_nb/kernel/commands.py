@@ -359,6 +359,29 @@ def _set(ctx: Context, args: argparse.Namespace) -> None:
         print(f"{key} = {ctx.runtime.settings.masked().get(key)!r}")
 
 
+@_command(
+    "secret",
+    "set KEY: prompt for a secret (getpass, never saved in the notebook); load: read saved ones",
+    arg("verb", choices=["set", "load"]),
+    arg("key", nargs="?"),
+    arg("--save", action="store_true", help="also keep it encrypted in the secret store"),
+    arg("--store", metavar="PATH", help="the secret store file (default ~/.eliza_nb)"),
+)
+def _secret(ctx: Context, args: argparse.Namespace) -> None:
+    from eliza_nb.secrets import SecretStore, set_secret_interactive
+
+    if args.verb == "set" and not args.key:
+        raise UsageError("%eliza secret set KEY: name the setting to set")
+    store = SecretStore(args.store) if (args.save or args.store or args.verb == "load") else None
+    if args.verb == "load":
+        assert store is not None
+        store.load_into(ctx.runtime)
+        print(f"loaded {len(store)} secret(s) from {store.path}")
+        return
+    set_secret_interactive(ctx.runtime, args.key, store)
+    print(f"{args.key} = '***'")
+
+
 @_command("test", "run the plugins' test suites (a DataFrame)", arg("plugin", nargs="?"))
 def _test(ctx: Context, args: argparse.Namespace) -> pd.DataFrame:
     return ctx.wait(ctx.runtime.run_plugin_tests(args.plugin))
