@@ -2,114 +2,202 @@
 
 pandas is imported on first use so that importing eliza_nb (and the hot path) never pays for it.
 Every function returns an empty frame with the same columns and dtypes when there is no data.
+
+Frames are built column-wise: each column is pulled out of the record tuples by one C-level
+pass (``map(itemgetter(i), rows)`` into ``numpy.fromiter``) and wrapped without a copy; strings
+stay ``object`` columns. A million run records become a frame in a fraction of a second.
+
+The ``*_history`` functions are what ``runtime.metrics_frame()`` and friends call: with a file
+store they flush pending records and read every session from the store; otherwise they read
+this session's records from memory.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any
+
+from eliza_nb.store.base import TimeBound, rounded_us_bounds
 
 if TYPE_CHECKING:
     import pandas as pd
 
+    from eliza_nb.records import MetricsRecorder
+
 __all__ = [
     "COMPONENT_COLUMNS",
+    "CUSTOM_COLUMNS",
     "ERROR_COLUMNS",
     "MEMORY_COLUMNS",
     "METRIC_COLUMNS",
     "SUMMARY_COLUMNS",
     "components_frame",
     "custom_metrics_frame",
+    "error_history",
     "errors_frame",
     "memories_frame",
     "metrics_frame",
+    "metrics_frame_from_columns",
     "metrics_summary",
+    "run_history",
+    "summary_history",
 ]
 
+# SPEC §3 columns first, in their order; eliza_nb's own columns after them.
 METRIC_COLUMNS = (
-    "run_id", "plugin", "action", "started_at", "duration_ms", "success", "error_code", "room_id"
+    "run_id", "plugin", "action", "started_at", "duration_ms", "success", "error_code", "room_id",
+    "session_id",
 )  # fmt: skip
 ERROR_COLUMNS = (
-    "timestamp", "run_id", "plugin", "action", "code", "error_type", "message", "traceback"
+    "timestamp", "run_id", "plugin", "action", "code", "error_type", "message", "traceback",
+    "session_id",
 )  # fmt: skip
 MEMORY_COLUMNS = ("id", "created_at", "room_id", "user_id", "agent_id", "text", "action", "content")
 COMPONENT_COLUMNS = ("plugin", "kind", "name", "description", "similes")
 SUMMARY_COLUMNS = (
     "action", "runs", "successes", "failures", "success_rate", "mean_ms", "p50_ms", "p95_ms",
-    "max_ms",
+    "max_ms", "min_ms", "total_ms",
 )  # fmt: skip
 CUSTOM_COLUMNS = ("timestamp", "name", "kind", "value")
 
-_UTC_NS = "datetime64[ns, UTC]"
+# Column kinds: int -> int64, float -> float64, bool -> bool, str -> object,
+# time -> datetime64[ns, UTC] (from epoch seconds), Int64 -> nullable integer.
+_RUN_KINDS = ("int", "str", "str", "time", "float", "bool", "str", "str", "int")
+_ERROR_KINDS = ("time", "Int64", "str", "str", "str", "str", "str", "str", "int")
+_MEMORY_KINDS = ("str", "time", "str", "str", "str", "str", "str", "str")
+_MEMORY_PICK = (0, 5, 2, 3, 4, 6, 7, 8)  # MemoryRow positions of MEMORY_COLUMNS
+_CUSTOM_KINDS = ("time", "str", "str", "float")
+_NUMPY_DTYPES = {"int": "int64", "float": "float64", "bool": "bool", "str": "object",
+                 "time": "float64", "time_us": "int64", "Int64": "object"}  # fmt: skip
 
 
-def _column(values: Sequence[Any], dtype: str) -> Any:
+def _utc(seconds: Any) -> Any:
+    """Epoch seconds -> datetime64[ns, UTC], rounded to the microsecond the runtime measured.
+
+    Rounds half up, as the time filters do (``store.base.rounded_us_bounds``): a bound taken
+    from a frame selects its row.
+    """
+    import numpy as np
+
+    micros = np.asarray(seconds, dtype="float64") * 1e6  # a new array: the rest is in place
+    micros += 0.5
+    np.floor(micros, out=micros)
+    return _utc_us(micros.astype("int64"))
+
+
+def _utc_us(micros: Any) -> Any:
+    """Epoch microseconds (int64) -> datetime64[ns, UTC]."""
     import numpy as np
     import pandas as pd
 
-    if dtype == _UTC_NS:
-        seconds = np.fromiter(values, dtype="float64", count=len(values))
-        return pd.to_datetime((seconds * 1e9).astype("int64"), utc=True)
-    if dtype == "object":
-        arr = np.empty(len(values), dtype=object)
-        arr[:] = values
-        return arr
-    return np.fromiter(values, dtype=dtype, count=len(values))
+    nanos = np.asarray(micros, dtype="int64") * 1000
+    return pd.DatetimeIndex(nanos.view("M8[ns]")).tz_localize("UTC")
 
 
-def _frame(rows: Sequence[Sequence[Any]], columns: Sequence[str], dtypes: Sequence[str]) -> Any:
+def _series(values: Any, kind: str) -> pd.Series:
+    import numpy as np
     import pandas as pd
 
-    cols = list(zip(*rows, strict=True)) if rows else [() for _ in columns]
-    data = {
-        name: pd.Series(_column(col, dtype), dtype=dtype if dtype != "object" else object)
-        for name, col, dtype in zip(columns, cols, dtypes, strict=True)
-    }
-    return pd.DataFrame(data, columns=list(columns))
+    if kind == "time":
+        return pd.Series(_utc(values), copy=False)
+    if kind == "time_us":
+        return pd.Series(_utc_us(values), copy=False)
+    if kind == "str":
+        return pd.Series(values, dtype=object, copy=False)
+    if kind == "Int64":
+        objects = np.asarray(values, dtype=object)
+        missing = np.array([v is None for v in objects], dtype=bool)
+        ints = np.where(missing, 0, objects).astype("int64")
+        return pd.Series(pd.arrays.IntegerArray(ints, missing), copy=False)
+    return pd.Series(np.asarray(values, dtype=_NUMPY_DTYPES[kind]), copy=False)
 
 
-def metrics_frame(runs: Sequence[Sequence[Any]]) -> pd.DataFrame:
-    """One row per action execution (``RunRow`` tuples in)."""
-    dtypes = ("int64", "object", "object", _UTC_NS, "float64", "bool", "object", "object")
-    return _frame(runs, METRIC_COLUMNS, dtypes)
+def _extract(rows: Sequence[Sequence[Any]], index: int, kind: str) -> Any:
+    import numpy as np
+
+    return np.fromiter(map(itemgetter(index), rows), dtype=_NUMPY_DTYPES[kind], count=len(rows))
 
 
-def errors_frame(errors: Sequence[Sequence[Any]]) -> pd.DataFrame:
-    """One row per logged error (``ErrorRow`` tuples in); run_id is nullable Int64."""
+def _frame(columns: Mapping[str, Any], names: Sequence[str], kinds: Sequence[str]) -> pd.DataFrame:
     import pandas as pd
 
-    dtypes = (_UTC_NS, "object", "object", "object", "object", "object", "object", "object")
-    frame = _frame(errors, ERROR_COLUMNS, dtypes)
-    frame["run_id"] = pd.array(list(frame["run_id"]), dtype="Int64")
-    return frame
+    data = {n: _series(columns[n], k) for n, k in zip(names, kinds, strict=True)}
+    # Series of one dtype each, no copy: no consolidation into 2-D blocks.
+    return pd.DataFrame(data, columns=list(names), copy=False)
+
+
+def _from_rows(
+    rows: Sequence[Sequence[Any]], names: Sequence[str], kinds: Sequence[str], picks: Sequence[int]
+) -> dict[str, Any]:
+    return {n: _extract(rows, i, k) for n, k, i in zip(names, kinds, picks, strict=True)}
+
+
+def _with_session(
+    rows: Sequence[Sequence[Any]], names: Sequence[str], kinds: Sequence[str], session_id: int
+) -> pd.DataFrame:
+    """Rows of the SPEC columns (plus, optionally, the session id as a last field)."""
+    import numpy as np
+
+    width = len(names) - 1
+    columns = _from_rows(rows, names[:width], kinds[:width], range(width))
+    if rows and len(rows[0]) > width:
+        columns["session_id"] = _extract(rows, width, "int")
+    else:
+        columns["session_id"] = np.full(len(rows), session_id, dtype="int64")
+    return _frame(columns, names, kinds)
+
+
+def metrics_frame(runs: Sequence[Sequence[Any]], session_id: int = 0) -> pd.DataFrame:
+    """One row per action execution, from ``RunRow`` tuples (all of session ``session_id``)."""
+    return _with_session(runs, METRIC_COLUMNS, _RUN_KINDS, session_id)
+
+
+def metrics_frame_from_columns(columns: Mapping[str, Any]) -> pd.DataFrame:
+    """One row per action execution, from a store's ``run_columns()`` (``started_us``: epoch
+    microseconds)."""
+    named = {("started_at" if k == "started_us" else k): v for k, v in columns.items()}
+    kinds = tuple("time_us" if k == "time" else k for k in _RUN_KINDS)
+    return _frame(named, METRIC_COLUMNS, kinds)
+
+
+def errors_frame(errors: Sequence[Sequence[Any]], session_id: int = 0) -> pd.DataFrame:
+    """One row per logged error (``ErrorRow`` tuples, optionally + session id); run_id is Int64."""
+    return _with_session(errors, ERROR_COLUMNS, _ERROR_KINDS, session_id)
 
 
 def memories_frame(rows: Sequence[Sequence[Any]]) -> pd.DataFrame:
-    """One row per memory: (id, created_at epoch s, room, user, agent, text, action, content)."""
-    dtypes = ("object", _UTC_NS, "object", "object", "object", "object", "object", "object")
-    return _frame(rows, MEMORY_COLUMNS, dtypes)
+    """One row per memory, from a store's ``memory_rows()`` (``MemoryRow`` tuples)."""
+    columns = _from_rows(rows, MEMORY_COLUMNS, _MEMORY_KINDS, _MEMORY_PICK)
+    return _frame(columns, MEMORY_COLUMNS, _MEMORY_KINDS)
 
 
 def components_frame(rows: Sequence[Sequence[Any]]) -> pd.DataFrame:
     """One row per registered part: (plugin, kind, name, description, similes list)."""
-    return _frame(rows, COMPONENT_COLUMNS, ("object",) * len(COMPONENT_COLUMNS))
+    kinds = ("str",) * len(COMPONENT_COLUMNS)
+    columns = _from_rows(rows, COMPONENT_COLUMNS, kinds, range(len(COMPONENT_COLUMNS)))
+    return _frame(columns, COMPONENT_COLUMNS, kinds)
 
 
 def custom_metrics_frame(rows: Sequence[Sequence[Any]]) -> pd.DataFrame:
     """Handlers' own figures: (timestamp, name, kind 'counter'|'value', value)."""
-    return _frame(rows, CUSTOM_COLUMNS, (_UTC_NS, "object", "object", "float64"))
+    columns = _from_rows(rows, CUSTOM_COLUMNS, _CUSTOM_KINDS, range(len(CUSTOM_COLUMNS)))
+    return _frame(columns, CUSTOM_COLUMNS, _CUSTOM_KINDS)
 
 
-def metrics_summary(runs: Sequence[Sequence[Any]]) -> pd.DataFrame:
-    """Per action: runs, successes, failures, success rate and duration percentiles (ms)."""
+def metrics_summary(runs: pd.DataFrame | Sequence[Sequence[Any]]) -> pd.DataFrame:
+    """Per action: runs, successes, failures, success rate and duration figures (ms).
+
+    The figures of elizaOS's PerformanceMonitor: count, mean, p50, p95, max, min and total.
+    Takes a ``metrics_frame`` or ``RunRow`` tuples.
+    """
     import pandas as pd
 
-    frame = metrics_frame(runs)
+    frame = runs if isinstance(runs, pd.DataFrame) else metrics_frame(runs)
     if frame.empty:
-        empty = {c: pd.Series(dtype="float64") for c in SUMMARY_COLUMNS}
+        ints = ("runs", "successes", "failures")
+        empty = {c: pd.Series(dtype="int64" if c in ints else "float64") for c in SUMMARY_COLUMNS}
         empty["action"] = pd.Series(dtype=object)
-        for c in ("runs", "successes", "failures"):
-            empty[c] = pd.Series(dtype="int64")
         return pd.DataFrame(empty, columns=list(SUMMARY_COLUMNS))
     grouped = frame.groupby("action", sort=True)
     durations = grouped["duration_ms"]
@@ -121,8 +209,79 @@ def metrics_summary(runs: Sequence[Sequence[Any]]) -> pd.DataFrame:
             "p50_ms": durations.quantile(0.5),
             "p95_ms": durations.quantile(0.95),
             "max_ms": durations.max(),
+            "min_ms": durations.min(),
+            "total_ms": durations.sum(),
         }
     )
     out["failures"] = out["runs"] - out["successes"]
     out["success_rate"] = out["successes"] / out["runs"]
-    return out.reset_index()[list(SUMMARY_COLUMNS)]
+    out = out.reset_index()[list(SUMMARY_COLUMNS)]
+    out["action"] = out["action"].astype(object)
+    return out
+
+
+# -- history: this session in memory, or every session from a file store ---------------------
+def run_history(
+    recorder: MetricsRecorder,
+    action: str | None = None,
+    *,
+    start: TimeBound = None,
+    end: TimeBound = None,
+    session_id: int | None = None,
+) -> pd.DataFrame:
+    """``metrics_frame`` of the recorder's runs (or, with a file store, of every session)."""
+    sink = recorder.sink
+    if sink is not None:
+        recorder.flush()
+        columns = sink.run_columns(action=action, start=start, end=end, session_id=session_id)
+        return metrics_frame_from_columns(columns)
+    runs = _select(recorder.runs, recorder.session_id, 3, start, end, session_id)
+    if action is not None:
+        runs = [r for r in runs if r[2] == action]
+    return metrics_frame(runs, recorder.session_id)
+
+
+def error_history(
+    recorder: MetricsRecorder,
+    *,
+    start: TimeBound = None,
+    end: TimeBound = None,
+    session_id: int | None = None,
+) -> pd.DataFrame:
+    """``errors_frame`` of the recorder's errors (or, with a file store, of every session)."""
+    sink = recorder.sink
+    if sink is not None:
+        recorder.flush()
+        return errors_frame(sink.error_rows(start=start, end=end, session_id=session_id))
+    errors = _select(recorder.errors, recorder.session_id, 0, start, end, session_id)
+    return errors_frame(errors, recorder.session_id)
+
+
+def summary_history(
+    recorder: MetricsRecorder,
+    action: str | None = None,
+    *,
+    start: TimeBound = None,
+    end: TimeBound = None,
+    session_id: int | None = None,
+) -> pd.DataFrame:
+    """``metrics_summary`` over :func:`run_history`."""
+    frame = run_history(recorder, action, start=start, end=end, session_id=session_id)
+    return metrics_summary(frame)
+
+
+def _select(
+    rows: Sequence[Sequence[Any]],
+    own_session: int,
+    time_index: int,
+    start: TimeBound,
+    end: TimeBound,
+    session_id: int | None,
+) -> Sequence[Sequence[Any]]:
+    """In-memory rows of one session, filtered by session and time range."""
+    if session_id is not None and int(session_id) != own_session:
+        return []
+    if start is None and end is None:
+        return rows
+    lo, hi = rounded_us_bounds(start, end)
+    return [r for r in rows if lo <= r[time_index] * 1e6 < hi]

@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from eliza_nb.errors import ValidationError
-from eliza_nb.models import embed_memory, embed_text
+from eliza_nb.models import ModelType, embed_memory, embed_text
 from eliza_nb.store.base import MemoryStore
 from eliza_nb.types import Content, Memory
 
@@ -60,8 +60,9 @@ class MemoryManager:
             StoreError: the database cannot be written (nothing is stored).
         """
         runtime = self.runtime
-        mems = [await embed_memory(runtime, runtime.to_memory(m, room_id=room_id))
-                for m in memories]  # fmt: skip
+        mems = [runtime.to_memory(m, room_id=room_id) for m in memories]
+        if runtime.models.has(ModelType.TEXT_EMBEDDING):  # else skip 100k no-op awaits
+            mems = [await embed_memory(runtime, m) for m in mems]
         await self.store.create_memories(mems, table=self.table)
         return mems
 

@@ -26,12 +26,12 @@ def execute_notebook(path: str | Path, *, timeout: int = 300, save: bool = False
     from nbclient import NotebookClient
 
     nb_path = Path(path)
-    nb = nbformat.read(nb_path, as_version=4)
+    nb = nbformat.read(nb_path, as_version=4)  # type: ignore[no-untyped-call]
     client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
                             resources={"metadata": {"path": str(nb_path.parent)}})  # fmt: skip
     client.execute()
     if save:
-        nbformat.write(nb, nb_path)
+        nbformat.write(nb, nb_path)  # type: ignore[no-untyped-call]
     return nb
 
 

@@ -1,71 +1,174 @@
-"""The default memory store: SQLite, in memory or in a file."""
+"""The default store: SQLite, in memory or in a file (memories and run history)."""
 
 from __future__ import annotations
 
-import math
+import logging
+import re
 import sqlite3
+import threading
 import uuid
-from collections.abc import Sequence
-from datetime import datetime
+from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from eliza_nb.errors import StoreError
-from eliza_nb.store.base import MemoryRow, memory_from_row, memory_to_row
+from eliza_nb.errors import StoreError, ValidationError
+from eliza_nb.store._history import STAGE_SQL, HistoryMixin
+from eliza_nb.store._schema import SCHEMA_VERSION, prepare, store_error
+from eliza_nb.store.base import (
+    MemoryRow,
+    TimeBound,
+    embedding_to_blob,
+    epoch_us,
+    memory_fields,
+    memory_to_row,
+    us_bounds,
+)
 from eliza_nb.types import Memory
 
-__all__ = ["SQLiteStore"]
+__all__ = ["SCHEMA_VERSION", "SQLiteStore"]
 
-SCHEMA_VERSION = 1
-_COLUMNS = "id, tbl, room_id, user_id, agent_id, created_at, text, action, content, embedding"
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS memories (
-    id TEXT PRIMARY KEY,
-    tbl TEXT NOT NULL,
-    room_id TEXT NOT NULL,
-    user_id TEXT NOT NULL,
-    agent_id TEXT NOT NULL,
-    created_at REAL NOT NULL,
-    text TEXT NOT NULL,
-    action TEXT,
-    content TEXT NOT NULL,
-    embedding TEXT
-);
-CREATE INDEX IF NOT EXISTS memories_room_time ON memories (tbl, room_id, created_at);
-"""
+log = logging.getLogger("eliza_nb.store")
+
+_COLUMNS = "id, tbl, room_id, user_id, agent_id, created_us, text, action, content, embedding"
+_ON_CONFLICT = (
+    "ON CONFLICT (id) DO UPDATE SET tbl = excluded.tbl, room_id = excluded.room_id, "
+    "user_id = excluded.user_id, agent_id = excluded.agent_id, "
+    "created_us = excluded.created_us, text = excluded.text, action = excluded.action, "
+    "content = excluded.content, embedding = excluded.embedding"
+)
+_UPSERT = f"INSERT INTO memories ({_COLUMNS}) VALUES ({', '.join('?' * 10)}) {_ON_CONFLICT}"
+# Bulk writes go through a staging table and ONE statement: FTS5 flushes its pending index at
+# every statement that fires a trigger, so executemany() straight into ``memories`` would be
+# seven times slower. The merge (in SQLite, without the GIL) also fills in the table name and
+# takes text and action out of the content JSON, so fewer values are bound from Python.
+_STAGED = "id, room_id, user_id, agent_id, created_us, content, embedding"
+_MEMORY_STAGE = f"CREATE TEMP TABLE IF NOT EXISTS memory_stage ({_STAGED})"
+_STAGE_ROW = f"INSERT INTO temp.memory_stage VALUES ({', '.join('?' * 7)})"
+_BULK_CHUNK = 8192
+_UPSERT_STAGED = (
+    f"INSERT INTO memories ({_COLUMNS}) SELECT id, ?, room_id, user_id, agent_id, created_us, "
+    "coalesce(json_extract(content, '$.text'), ''), json_extract(content, '$.action'), "
+    f"content, embedding FROM temp.memory_stage WHERE true ORDER BY rowid {_ON_CONFLICT}"
+)
+# The order ``memory_fields`` expects.
+_FIELDS = "m.id, m.room_id, m.user_id, m.agent_id, m.created_us, m.content, m.embedding"
+_WORD = re.compile(r"\w+")
 
 
-class SQLiteStore:
-    """Memories in SQLite: ``":memory:"`` (the default) or a file path.
+class SQLiteStore(HistoryMixin):
+    """Memories and run history in SQLite: ``":memory:"`` (the default) or a file path.
+
+    A file is opened in WAL mode (readers never block the writer) with ``synchronous=NORMAL``:
+    a committed write survives the process being killed; a power cut may lose the last
+    transactions. Several runtimes, in one process or several, may share a file.
+
+    One connection per store; every call holds the store's lock, so the runtime's background
+    flusher and the notebook never interleave inside a transaction.
+
+    Args:
+        path: A file path, or ``":memory:"`` for a database that lives as long as the store.
+        timeout: Seconds a write waits for another connection's write to finish before it
+            fails with ``StoreError`` ("database is locked").
 
     Raises:
-        StoreError: the file cannot be opened or is not an eliza_nb database.
+        StoreError: the file cannot be opened, is not a SQLite database, is corrupted, belongs
+            to another application, or was written by a newer eliza_nb.
     """
 
-    def __init__(self, path: str | Path = ":memory:") -> None:
+    def __init__(self, path: str | Path = ":memory:", *, timeout: float = 10.0) -> None:
         self.path = str(path)
+        self.persistent = self.path not in ("", ":memory:")
+        self._lock = threading.RLock()
+        self._name_ids = {None: 0}
         try:
-            self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-            self._db.executescript(_SCHEMA)
-            self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-        except sqlite3.DatabaseError as exc:
-            raise StoreError(
-                f"Cannot use {self.path!r} as a memory database: {exc}. "
-                "Pass a new file name or ':memory:'.",
-                details={"path": self.path},
-            ) from None
-
-    def _query(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
-        try:
-            return self._db.execute(sql, params).fetchall()
+            db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
         except sqlite3.Error as exc:
-            raise StoreError(f"Memory database error: {exc}", details={"path": self.path}) from exc
+            raise store_error(self.path, exc, "open") from None
+        try:
+            db.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
+            prepare(db, self.path)
+            for pragma in ("synchronous = NORMAL", "temp_store = MEMORY"):
+                db.execute(f"PRAGMA {pragma}")
+            db.executescript(f"{STAGE_SQL}{_MEMORY_STAGE};")
+        except sqlite3.Error as exc:
+            db.close()
+            raise store_error(self.path, exc, "open") from None
+        except BaseException:
+            db.close()
+            raise
+        self._db: sqlite3.Connection | None = db
+        log.debug("opened %s (schema %d)", self.path, SCHEMA_VERSION)
 
+    # -- plumbing -----------------------------------------------------------------------
+    @contextmanager
+    def _using(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            if self._db is None:
+                raise StoreError(f"The database {self.path!r} is closed; create a new runtime.",
+                                 details={"path": self.path})  # fmt: skip
+            try:
+                yield self._db
+            except sqlite3.Error as exc:
+                raise StoreError(f"Database error in {self.path!r}: {exc}",
+                                 details={"path": self.path}) from exc  # fmt: skip
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        """A write transaction: all of it is committed, or none of it."""
+        with self._using() as db:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                yield db
+            except BaseException:
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
+
+    def close(self) -> None:
+        """Close the connection (idempotent); later calls raise ``StoreError``."""
+        with self._lock:
+            if self._db is not None:
+                self._db.close()
+                self._db = None
+
+    def __repr__(self) -> str:
+        state = "closed" if self._db is None else "open"
+        return f"SQLiteStore({self.path!r}, {state})"
+
+    # -- memories -----------------------------------------------------------------------
     async def create_memory(self, memory: Memory, *, table: str) -> None:
-        """Store one memory (replacing one with the same id)."""
-        marks = ", ".join("?" * 10)
-        self._query(f"INSERT OR REPLACE INTO memories ({_COLUMNS}) VALUES ({marks})",
-                    memory_to_row(memory, table))  # fmt: skip
+        """Store one memory (replacing one with the same id), committed at once."""
+        row = memory_to_row(memory, table)
+        with self._using() as db:
+            db.execute(_UPSERT, row)
+
+    async def create_memories(self, memories: Sequence[Memory], *, table: str) -> int:
+        """Store many memories in one transaction (all or none); returns how many.
+
+        Large batches go in chunks: while SQLite merges one chunk into ``memories`` and the
+        full-text index (in a worker thread, without the GIL), the next chunk is converted.
+        """
+        chunks = [memories[i : i + _BULK_CHUNK] for i in range(0, len(memories), _BULK_CHUNK)]
+        with self._transaction() as db:
+            if len(chunks) <= 1:
+                for chunk in chunks:
+                    db.executemany(_STAGE_ROW, [_stage_row(m) for m in chunk])
+                    _merge_stage(db, table)
+                return len(memories)
+            with ThreadPoolExecutor(1, thread_name_prefix="eliza_nb-bulk") as merger:
+                merged: Future[None] | None = None
+                for chunk in chunks:
+                    rows = [_stage_row(m) for m in chunk]
+                    if merged is not None:
+                        merged.result()
+                    db.executemany(_STAGE_ROW, rows)
+                    merged = merger.submit(_merge_stage, db, table)
+                if merged is not None:
+                    merged.result()
+        return len(memories)
 
     async def get_memories(
         self,
@@ -73,18 +176,18 @@ class SQLiteStore:
         *,
         table: str,
         count: int = 10,
-        start: datetime | None = None,
-        end: datetime | None = None,
+        start: TimeBound = None,
+        end: TimeBound = None,
     ) -> list[Memory]:
-        """The ``count`` most recent memories of a room (optionally in a time range), oldest first."""
-        lo = start.timestamp() if start else -math.inf
-        hi = end.timestamp() if end else math.inf
-        rows = self._query(
-            f"SELECT {_COLUMNS} FROM memories WHERE tbl = ? AND room_id = ? "
-            "AND created_at >= ? AND created_at <= ? ORDER BY created_at DESC, rowid DESC LIMIT ?",
-            (table, room_id, lo, hi, count),
-        )
-        return [memory_from_row(r) for r in reversed(rows)]
+        """The ``count`` most recent memories of a room (in ``[start, end]``), oldest first."""
+        lo, hi = us_bounds(start, end)
+        sql = (f"SELECT {_FIELDS} FROM memories AS m WHERE room_id = ? AND tbl = ? "
+               "AND created_us >= ? AND created_us <= ? ORDER BY created_us DESC, seq DESC "
+               "LIMIT ?")  # fmt: skip
+        with self._using() as db:
+            rows = db.execute(sql, (room_id, table, lo, hi, count)).fetchall()
+        rows.reverse()
+        return _validate(rows)
 
     async def search_memories(
         self,
@@ -95,71 +198,133 @@ class SQLiteStore:
         embedding: Sequence[float] | None = None,
         top_k: int = 10,
     ) -> list[Memory]:
-        """Memories containing ``text`` (case-insensitive), or nearest to ``embedding``."""
+        """Memories of a room matching ``text`` (FTS5, best match first) or nearest to
+        ``embedding`` (cosine similarity, most similar first).
+
+        Text search matches words and their stems ("run" finds "running"); each word of the
+        query must occur, and a word also matches as a prefix ("hel" finds "hello").
+        """
         if embedding is not None:
             return self._nearest(room_id, table, embedding, top_k)
-        needle = f"%{(text or '').lower()}%"
-        rows = self._query(
-            f"SELECT {_COLUMNS} FROM memories WHERE tbl = ? AND room_id = ? AND lower(text) LIKE ? "
-            "ORDER BY created_at DESC LIMIT ?",
-            (table, room_id, needle, top_k),
-        )
-        return [memory_from_row(r) for r in rows]
+        terms = _WORD.findall(text or "")
+        if not terms or top_k <= 0:
+            return []
+        query = " ".join(f'"{term}"*' for term in terms)
+        sql = (f"SELECT {_FIELDS} FROM memories_fts AS f JOIN memories AS m ON m.seq = f.rowid "
+               "WHERE memories_fts MATCH ? AND m.room_id = ? AND m.tbl = ? "
+               "ORDER BY f.rank, m.created_us DESC LIMIT ?")  # fmt: skip
+        with self._using() as db:
+            return _validate(db.execute(sql, (query, room_id, table, top_k)).fetchall())
 
     def _nearest(
         self, room_id: str, table: str, query: Sequence[float], top_k: int
     ) -> list[Memory]:
-        import json
+        import numpy as np
 
-        rows = self._query(
-            f"SELECT {_COLUMNS} FROM memories WHERE tbl = ? AND room_id = ? "
-            "AND embedding IS NOT NULL",
-            (table, room_id),
-        )
-        qnorm = math.sqrt(sum(x * x for x in query)) or 1.0
-        scored = []
-        for row in rows:
-            vec = json.loads(row[9])
-            if len(vec) != len(query):
-                continue
-            dot = sum(a * b for a, b in zip(vec, query, strict=True))
-            norm = math.sqrt(sum(x * x for x in vec)) or 1.0
-            scored.append((dot / (norm * qnorm), row))
-        scored.sort(key=lambda pair: pair[0], reverse=True)
-        return [memory_from_row(row) for _, row in scored[:top_k]]
+        q = np.asarray(query, dtype="<f8")
+        if q.ndim != 1 or q.size == 0:
+            raise ValidationError("embedding must be a non-empty list of numbers",
+                                  field="embedding")  # fmt: skip
+        sql = ("SELECT seq, embedding FROM memories WHERE room_id = ? AND tbl = ? "
+               "AND length(embedding) = ?")  # fmt: skip
+        with self._using() as db:
+            hits = db.execute(sql, (room_id, table, q.size * 8)).fetchall()
+            if not hits or top_k <= 0:
+                return []
+            matrix = np.frombuffer(b"".join(h[1] for h in hits), dtype="<f8")
+            matrix = matrix.reshape(len(hits), q.size)
+            norms = np.linalg.norm(matrix, axis=1) * (np.linalg.norm(q) or 1.0)
+            scores = (matrix @ q) / np.where(norms == 0, 1.0, norms)
+            best = np.argsort(-scores, kind="stable")[:top_k]
+            seqs = [hits[i][0] for i in best]
+            marks = ", ".join("?" * len(seqs))
+            rows = db.execute(f"SELECT m.seq, {_FIELDS} FROM memories AS m "
+                              f"WHERE m.seq IN ({marks})", seqs).fetchall()  # fmt: skip
+        by_seq = {row[0]: row[1:] for row in rows}
+        return _validate([by_seq[s] for s in seqs])
 
     async def count_memories(self, room_id: str | None, *, table: str) -> int:
         """How many memories a room (or the whole table, for None) holds."""
-        if room_id is None:
-            return int(self._query("SELECT count(*) FROM memories WHERE tbl = ?", (table,))[0][0])
-        sql = "SELECT count(*) FROM memories WHERE tbl = ? AND room_id = ?"
-        return int(self._query(sql, (table, room_id))[0][0])
+        with self._using() as db:
+            if room_id is None:
+                row = db.execute("SELECT count(*) FROM memories WHERE tbl = ?", (table,))
+            else:
+                row = db.execute("SELECT count(*) FROM memories WHERE room_id = ? AND tbl = ?",
+                                 (room_id, table))  # fmt: skip
+            return int(row.fetchone()[0])
 
     async def remove_memory(self, memory_id: uuid.UUID | str, *, table: str) -> bool:
         """Delete one memory; True if it existed."""
-        before = self._db.total_changes
-        self._query("DELETE FROM memories WHERE id = ? AND tbl = ?", (str(memory_id), table))
-        return self._db.total_changes > before
+        with self._using() as db:
+            cur = db.execute("DELETE FROM memories WHERE id = ? AND tbl = ?",
+                             (_canonical_id(memory_id), table))  # fmt: skip
+            return cur.rowcount > 0
 
     async def remove_all_memories(self, room_id: str, *, table: str) -> int:
-        """Delete every memory of a room; returns how many were deleted."""
-        before = self._db.total_changes
-        self._query("DELETE FROM memories WHERE tbl = ? AND room_id = ?", (table, room_id))
-        return self._db.total_changes - before
+        """Delete every memory of a room in one transaction; returns how many were deleted."""
+        with self._transaction() as db:
+            cur = db.execute("DELETE FROM memories WHERE room_id = ? AND tbl = ?",
+                             (room_id, table))  # fmt: skip
+            return int(cur.rowcount)
 
-    def memory_rows(self, room_id: str | None = None, table: str | None = None) -> list[MemoryRow]:
-        """Raw rows for ``memories_frame``, oldest first."""
-        where, params = [], []
-        if room_id is not None:
-            where.append("room_id = ?")
-            params.append(room_id)
-        if table is not None:
-            where.append("tbl = ?")
-            params.append(table)
-        clause = f" WHERE {' AND '.join(where)}" if where else ""
-        sql = f"SELECT {_COLUMNS} FROM memories{clause} ORDER BY created_at, rowid"
-        return [tuple(r) for r in self._query(sql, params)]  # type: ignore[misc]
+    def memory_rows(
+        self,
+        room_id: str | None = None,
+        table: str | None = None,
+        *,
+        start: TimeBound = None,
+        end: TimeBound = None,
+    ) -> list[MemoryRow]:
+        """Raw rows for ``memories_frame``, oldest first (``MemoryRow`` layout)."""
+        lo, hi = us_bounds(start, end)
+        where = ["created_us >= ?", "created_us <= ?"]
+        params: list[Any] = [lo, hi]
+        for column, value in (("room_id", room_id), ("tbl", table)):
+            if value is not None:
+                where.append(f"{column} = ?")
+                params.append(value)
+        sql = (f"SELECT id, tbl, room_id, user_id, agent_id, created_us / 1e6, text, action, "
+               f"content, embedding FROM memories WHERE {' AND '.join(where)} "
+               "ORDER BY created_us, seq")  # fmt: skip
+        with self._using() as db:
+            return db.execute(sql, params).fetchall()
 
-    def close(self) -> None:
-        """Close the connection (idempotent)."""
-        self._db.close()
+
+def _stage_row(memory: Memory) -> tuple[Any, ...]:
+    """The staged columns of a memory (``_STAGED``): ``memory_to_row`` minus what SQL derives."""
+    embedding = memory.embedding
+    return (
+        str(memory.id),
+        memory.room_id,
+        memory.user_id,
+        memory.agent_id,
+        epoch_us(memory.created_at),
+        memory.content.model_dump_json(exclude_defaults=True),
+        None if embedding is None else embedding_to_blob(embedding),
+    )
+
+
+def _merge_stage(db: sqlite3.Connection, table: str) -> None:
+    db.execute(_UPSERT_STAGED, (table,))
+    db.execute("DELETE FROM temp.memory_stage")
+
+
+def _canonical_id(memory_id: uuid.UUID | str) -> str:
+    try:
+        return str(memory_id if isinstance(memory_id, uuid.UUID) else uuid.UUID(str(memory_id)))
+    except ValueError:
+        return str(memory_id)  # not a UUID: matches nothing, like any unknown id
+
+
+_MEMORY_LIST: Any = None
+
+
+def _validate(rows: list[Any]) -> list[Memory]:
+    """Validated memories from stored rows (one pydantic call for the whole list)."""
+    global _MEMORY_LIST
+    if _MEMORY_LIST is None:
+        from pydantic import TypeAdapter
+
+        _MEMORY_LIST = TypeAdapter(list[Memory])
+    result: list[Memory] = _MEMORY_LIST.validate_python([memory_fields(r) for r in rows])
+    return result

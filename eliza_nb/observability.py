@@ -1,0 +1,153 @@
+"""Logging and slow-run warnings: how much eliza_nb tells you while it works.
+
+Everything is logged under the ``eliza_nb`` logger (``eliza_nb.store``, ``eliza_nb.records``,
+``eliza_nb.performance``, ...), so the standard ``logging`` configuration applies. Three debug
+modes, as in the elizaOS guide, map to log levels:
+
+======== ============ =====================================================================
+mode     level        what you see
+======== ============ =====================================================================
+none     WARNING      failed runs, slow runs, store problems
+basic    INFO         also plugins registered, databases opened or upgraded
+verbose  DEBUG        also every flush of run records and other internals
+======== ============ =====================================================================
+
+Set the mode with :func:`set_debug_mode` (``%eliza debug verbose`` in a notebook), or with the
+``ELIZA_DEBUG`` setting (a mode) or ``LOG_LEVEL`` setting (a mode or a level name such as
+``DEBUG``), read when a runtime starts and when the setting changes.
+
+A run that takes longer than ``SLOW_ACTION_MS`` milliseconds (default 1000; 0 turns the
+warning off) logs a warning under ``eliza_nb.performance``.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from typing import Any, Protocol
+
+from eliza_nb.errors import ValidationError
+
+__all__ = [
+    "DEBUG_MODES",
+    "DEFAULT_SLOW_MS",
+    "SETTINGS",
+    "configure",
+    "get_debug_mode",
+    "set_debug_mode",
+    "slow_threshold_ms",
+    "warn_slow",
+]
+
+LOGGER_NAME = "eliza_nb"
+DEBUG_MODES = {"none": logging.WARNING, "basic": logging.INFO, "verbose": logging.DEBUG}
+DEBUG_SETTING, LEVEL_SETTING, SLOW_SETTING = "ELIZA_DEBUG", "LOG_LEVEL", "SLOW_ACTION_MS"
+#: The settings this module reads; the runtime re-applies them when one changes.
+SETTINGS = frozenset({DEBUG_SETTING, LEVEL_SETTING, SLOW_SETTING})
+DEFAULT_SLOW_MS = 1000.0
+
+_ALIASES = {
+    "none": "none", "off": "none", "false": "none", "0": "none", "quiet": "none",
+    "basic": "basic", "on": "basic", "true": "basic", "1": "basic", "info": "basic",
+    "verbose": "verbose", "debug": "verbose", "2": "verbose", "all": "verbose",
+}  # fmt: skip
+_LEVELS = {"warning": logging.WARNING, "warn": logging.WARNING, "error": logging.ERROR,
+           "critical": logging.CRITICAL}  # fmt: skip
+_HANDLER_NAME = "eliza_nb-console"
+_perf_log = logging.getLogger("eliza_nb.performance")
+log = logging.getLogger("eliza_nb.observability")
+
+
+class _Settings(Protocol):
+    def get(self, key: str, default: Any = None) -> Any: ...
+
+
+def set_debug_mode(mode: str | int | bool) -> str:
+    """Set how much eliza_nb logs and return the mode now in force.
+
+    Args:
+        mode: ``"none"``, ``"basic"`` or ``"verbose"``; also a level name (``"DEBUG"``,
+            ``"ERROR"``, ...), a ``logging`` level number, or a bool (on = basic).
+
+    When no logging is configured (a fresh notebook), a console handler is added to the
+    ``eliza_nb`` logger so the messages show; otherwise they go to your handlers.
+
+    Raises:
+        ValidationError: the mode is none of these.
+    """
+    logger = logging.getLogger(LOGGER_NAME)
+    logger.setLevel(_level(mode))
+    _ensure_handler(logger)
+    return get_debug_mode()
+
+
+def get_debug_mode() -> str:
+    """The debug mode of the ``eliza_nb`` logger (``"none"`` for WARNING and above)."""
+    level = logging.getLogger(LOGGER_NAME).getEffectiveLevel()
+    if level <= logging.DEBUG:
+        return "verbose"
+    return "basic" if level <= logging.INFO else "none"
+
+
+def _level(mode: str | int | bool) -> int:
+    if isinstance(mode, bool):
+        return DEBUG_MODES["basic" if mode else "none"]
+    if isinstance(mode, int):
+        return mode
+    key = str(mode).strip().lower()
+    if key in _ALIASES:
+        return DEBUG_MODES[_ALIASES[key]]
+    if key in _LEVELS:
+        return _LEVELS[key]
+    raise ValidationError(
+        f"Unknown debug mode {mode!r}: use none, basic or verbose "
+        "(or a log level: DEBUG, INFO, WARNING, ERROR)",
+        field="mode",
+    )
+
+
+def _ensure_handler(logger: logging.Logger) -> None:
+    if any(h.get_name() == _HANDLER_NAME for h in logger.handlers):
+        return
+    if logging.getLogger().handlers:  # the application configured logging: propagate to it
+        return
+    handler = logging.StreamHandler()
+    handler.set_name(_HANDLER_NAME)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s",
+                                           "%H:%M:%S"))  # fmt: skip
+    logger.addHandler(handler)  # propagation stays on: logging's last resort is then unused
+
+
+def configure(settings: _Settings) -> float:
+    """Apply the logging settings of a runtime; return its slow-run threshold in ms.
+
+    ``ELIZA_DEBUG`` (or else ``LOG_LEVEL``), when set, goes to :func:`set_debug_mode`; an
+    unusable value is reported as a warning and ignored.
+    """
+    raw = settings.get(DEBUG_SETTING) or settings.get(LEVEL_SETTING)
+    if raw not in (None, ""):
+        try:
+            set_debug_mode(raw)
+        except ValidationError as exc:
+            log.warning("ignoring the debug setting: %s", exc.message)
+    return slow_threshold_ms(settings)
+
+
+def slow_threshold_ms(settings: _Settings) -> float:
+    """The ``SLOW_ACTION_MS`` setting as a float (default 1000 ms; 0 or less: never warn)."""
+    raw = settings.get(SLOW_SETTING)
+    if raw in (None, ""):
+        return DEFAULT_SLOW_MS
+    try:
+        value = float(raw)
+    except (TypeError, ValueError):
+        log.warning("%s=%r is not a number of milliseconds; using %g", SLOW_SETTING, raw,
+                    DEFAULT_SLOW_MS)  # fmt: skip
+        return DEFAULT_SLOW_MS
+    return value if value > 0 else math.inf
+
+
+def warn_slow(plugin: str, action: str, duration_ms: float, threshold_ms: float) -> None:
+    """Log that a run took longer than the threshold (called only for slow runs)."""
+    _perf_log.warning("slow action %s.%s took %.0f ms (threshold %g ms, setting %s)",
+                      plugin, action, duration_ms, threshold_ms, SLOW_SETTING)  # fmt: skip
