@@ -60,8 +60,9 @@ async def _runtime() -> AgentRuntime:
 async def io_bound() -> tuple[float, float]:
     rt = await _runtime()
     c0, t0 = time.process_time(), time.perf_counter()
-    out = await rt.run_batch("WAIT_10MS", ["x"] * IO_INPUTS, concurrency=IO_CONCURRENCY,
-                             progress=False)  # fmt: skip
+    out = await rt.run_batch(
+        "WAIT_10MS", ["x"] * IO_INPUTS, concurrency=IO_CONCURRENCY, progress=False
+    )
     elapsed, cpu_s = time.perf_counter() - t0, time.process_time() - c0
     assert out["success"].all() and len(out) == IO_INPUTS
     return elapsed, cpu_s
@@ -102,10 +103,11 @@ async def cpu_bound() -> tuple[float, float, float, float]:
     local = await rt.run_batch("CPU", inputs, concurrency=1, progress=False)
     local_s = time.perf_counter() - t0
     with (
-        LocalCluster(n_workers=2, processes=True, threads_per_worker=1,
-                     dashboard_address=None) as cluster,
+        LocalCluster(
+            n_workers=2, processes=True, threads_per_worker=1, dashboard_address=None
+        ) as cluster,
         Client(cluster) as client,
-    ):  # fmt: skip
+    ):
         await rt.run_batch("CPU", inputs[:8], backend="dask", client=client, progress=False)
         t0 = time.perf_counter()
         remote = await rt.run_batch("CPU", inputs, backend="dask", client=client, progress=False)
@@ -118,31 +120,40 @@ def main() -> None:
     args = sys.argv[1:]
     n = NOOP_INPUTS // 10 if "--quick" in args else NOOP_INPUTS
     only = {a for a in args if not a.startswith("--")} or {"io", "noop", "dask"}
-    print(f"load average before: {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs "
-          "(wall-clock figures suffer when other processes compete for them)")  # fmt: skip
+    print(
+        f"load average before: {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs "
+        "(wall-clock figures suffer when other processes compete for them)"
+    )
     asyncio.run(noop_rate(100, progress=False))  # warm up: pandas and tqdm are imported once
     if "io" in only:
         elapsed, cpu_s = asyncio.run(io_bound())
-        print(f"{IO_INPUTS:,} x 10 ms at concurrency {IO_CONCURRENCY}    {elapsed:10.3f} s     "
-              f"(ideal 1.0 s, target <= 1.3 s); CPU time {cpu_s:.3f} s")  # fmt: skip
+        print(
+            f"{IO_INPUTS:,} x 10 ms at concurrency {IO_CONCURRENCY}    {elapsed:10.3f} s     "
+            f"(ideal 1.0 s, target <= 1.3 s); CPU time {cpu_s:.3f} s"
+        )
     if "noop" in only:
         noop_section(n)
     if "dask" in only:
         local_s, dask_s, local_ms, dask_ms = asyncio.run(cpu_bound())
-        print(f"{CPU_INPUTS} CPU-bound rows: 1 process {local_s:.2f} s, 2 Dask workers "
-              f"{dask_s:.2f} s: speedup {local_s / dask_s:.2f}x (mean row {local_ms:.1f} ms "
-              f"locally, {dask_ms:.1f} ms on the workers)")  # fmt: skip
+        print(
+            f"{CPU_INPUTS} CPU-bound rows: 1 process {local_s:.2f} s, 2 Dask workers "
+            f"{dask_s:.2f} s: speedup {local_s / dask_s:.2f}x (mean row {local_ms:.1f} ms "
+            f"locally, {dask_ms:.1f} ms on the workers)"
+        )
     print(f"load average after: {os.getloadavg()[0]:.2f}")
 
 
 def noop_section(n: int) -> None:
     rate, per_cpu = asyncio.run(noop_rate(n, progress=False))
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
-    print(f"{n:,} no-op rows, no progress bar   {rate:10,.0f} rows/s (target >= 100,000); "
-          f"{per_cpu:,.0f} rows per CPU-s; process peak RSS {rss:.0f} MiB")  # fmt: skip
+    print(
+        f"{n:,} no-op rows, no progress bar   {rate:10,.0f} rows/s (target >= 100,000); "
+        f"{per_cpu:,.0f} rows per CPU-s; process peak RSS {rss:.0f} MiB"
+    )
     rate, per_cpu = asyncio.run(noop_rate(n, progress=True))
-    print(f"{n:,} no-op rows, tqdm progress bar {rate:10,.0f} rows/s; "
-          f"{per_cpu:,.0f} rows per CPU-s")  # fmt: skip
+    print(
+        f"{n:,} no-op rows, tqdm progress bar {rate:10,.0f} rows/s; {per_cpu:,.0f} rows per CPU-s"
+    )
     peak = asyncio.run(noop_memory(n))
     print(f"{n:,} no-op rows, traced peak       {peak / 2**20:10,.0f} MiB   (target <= 1024 MiB)")
 

@@ -55,8 +55,18 @@ def records_cost(n: int = 1_000_000) -> tuple[float, float]:
     t = time.time()
     actions = ("A", "B", "C")
     for i in range(n):
-        runs.append((i, "bench", actions[i % 3], t + i * 1e-3, 0.001 * (i % 97), i % 50 != 0,
-                     None if i % 50 else "HANDLER_ERROR", "default"))  # fmt: skip
+        runs.append(
+            (
+                i,
+                "bench",
+                actions[i % 3],
+                t + i * 1e-3,
+                0.001 * (i % 97),
+                i % 50 != 0,
+                None if i % 50 else "HANDLER_ERROR",
+                "default",
+            )
+        )
     held = tracemalloc.get_traced_memory()[0]
     tracemalloc.stop()
     rt = AgentRuntime(use_env=False)

@@ -28,9 +28,14 @@ async def noop_action(runtime, message, state, options, callback):  # type: igno
 
 
 def memories(n: int) -> list[Memory]:
-    return [Memory(room_id=f"room-{i % ROOMS}", user_id="user",
-                   content=Content(text=f"message number {i} about the weather"))
-            for i in range(n)]  # fmt: skip
+    return [
+        Memory(
+            room_id=f"room-{i % ROOMS}",
+            user_id="user",
+            content=Content(text=f"message number {i} about the weather"),
+        )
+        for i in range(n)
+    ]
 
 
 async def single_insert_us(path: Path, n: int = 3_000) -> float:
@@ -68,10 +73,18 @@ def frame_of_stored_runs(path: Path) -> tuple[float, float]:
     session = store.open_session("bench")
     t, actions = time.time(), ("A", "B", "C")
     runs = [
-        (i, "bench", actions[i % 3], t + i * 1e-3, 0.001 * (i % 97), i % 50 != 0,
-         None if i % 50 else "HANDLER_ERROR", f"room-{i % 10}")
+        (
+            i,
+            "bench",
+            actions[i % 3],
+            t + i * 1e-3,
+            0.001 * (i % 97),
+            i % 50 != 0,
+            None if i % 50 else "HANDLER_ERROR",
+            f"room-{i % 10}",
+        )
         for i in range(N_RUNS)
-    ]  # fmt: skip
+    ]
     t0 = time.perf_counter()
     for k in range(0, N_RUNS, 100_000):
         store.write_records(session, runs[k : k + 100_000], [])
@@ -128,8 +141,10 @@ def main() -> None:
         mem_us, file_us, stored = asyncio.run(dispatch_ratio(d / "dispatch.db"))
         print(f"execute_action, in-memory records  median {mem_us:8.3f} us")
         print(f"execute_action, SQLite file store  median {file_us:8.3f} us")
-        print(f"ratio file / in-memory                    {file_us / mem_us:8.2f} x    "
-              "(target <= 1.5)")  # fmt: skip
+        print(
+            f"ratio file / in-memory                    {file_us / mem_us:8.2f} x    "
+            "(target <= 1.5)"
+        )
         expected = DISPATCH_N * DISPATCH_ROUNDS
         assert stored == expected, f"{stored} of {expected} runs reached the file"
         print(f"  runs in the file after close()        {stored:,} of {expected:,}")

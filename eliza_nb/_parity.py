@@ -50,9 +50,14 @@ class RuntimeParity:
         async def unregister_plugin(self, name: str) -> None: ...
 
         async def _execute(
-            self, action: Action, plugin: str, msg: Memory, state: State | None,
-            opts: dict[str, Any], limit: float | None,
-        ) -> ActionResult: ...  # fmt: skip
+            self,
+            action: Action,
+            plugin: str,
+            msg: Memory,
+            state: State | None,
+            opts: dict[str, Any],
+            limit: float | None,
+        ) -> ActionResult: ...
 
     def _init_parity(self) -> None:
         self.models = ModelRegistry()
@@ -88,8 +93,9 @@ class RuntimeParity:
     ) -> None:
         """Serve ``model_type`` with ``handler(runtime, params)``, outside any plugin."""
         if not callable(handler):
-            raise ValidationError(f"model handler must be callable, got {handler!r}",
-                                  field="handler")  # fmt: skip
+            raise ValidationError(
+                f"model handler must be callable, got {handler!r}", field="handler"
+            )
         self.models.add(model_type, handler, plugin, priority)
 
     def models_frame(self) -> pd.DataFrame:
@@ -115,15 +121,26 @@ class RuntimeParity:
         await self.events.emit(EventType.SETTING_CHANGED, payload)
 
     async def _message_received(self, msg: Memory) -> None:
-        await self.events.emit(EventType.MESSAGE_RECEIVED, {
-            "room_id": msg.room_id, "user_id": msg.user_id, "text": msg.content.text,
-            "message": msg})  # fmt: skip
+        await self.events.emit(
+            EventType.MESSAGE_RECEIVED,
+            {
+                "room_id": msg.room_id,
+                "user_id": msg.user_id,
+                "text": msg.content.text,
+                "message": msg,
+            },
+        )
 
     async def _evaluator_completed(
         self, name: str, plugin: str, msg: Memory, error_code: str | None
     ) -> None:
-        payload = {"evaluator": name, "plugin": plugin, "room_id": msg.room_id,
-                   "success": error_code is None, "error_code": error_code}  # fmt: skip
+        payload = {
+            "evaluator": name,
+            "plugin": plugin,
+            "room_id": msg.room_id,
+            "success": error_code is None,
+            "error_code": error_code,
+        }
         await self.events.emit(EventType.EVALUATOR_COMPLETED, payload)
 
     # -- plugin tests -------------------------------------------------------------------
@@ -142,8 +159,9 @@ class RuntimeParity:
         if plugin is not None:
             if plugin not in self.registry.plugins:
                 known = ", ".join(sorted(self.registry.plugins)) or "none"
-                raise PluginError(f"No plugin named {plugin!r} (registered: {known})",
-                                  plugin=plugin)  # fmt: skip
+                raise PluginError(
+                    f"No plugin named {plugin!r} (registered: {known})", plugin=plugin
+                )
             plugins = [self.registry.plugins[plugin]]
         return await run_suites(cast("AgentRuntime", self), plugins, timeout=timeout)
 
@@ -191,22 +209,44 @@ class RuntimeParity:
             raise
 
     # -- execution ----------------------------------------------------------------------
-    async def _dispatch(self, action: Action, plugin: str, msg: Memory, state: State | None,
-                        opts: dict[str, Any], limit: float | None) -> ActionResult:  # fmt: skip
+    async def _dispatch(
+        self,
+        action: Action,
+        plugin: str,
+        msg: Memory,
+        state: State | None,
+        opts: dict[str, Any],
+        limit: float | None,
+    ) -> ActionResult:
         """``_execute``, with ACTION_STARTED/COMPLETED around it while someone listens."""
         if self.events.watching_actions:
             return await self._observed(action, plugin, msg, state, opts, limit)
         return await self._execute(action, plugin, msg, state, opts, limit)
 
-    async def _observed(self, action: Action, plugin: str, msg: Memory, state: State | None,
-                        opts: dict[str, Any], limit: float | None) -> ActionResult:  # fmt: skip
+    async def _observed(
+        self,
+        action: Action,
+        plugin: str,
+        msg: Memory,
+        state: State | None,
+        opts: dict[str, Any],
+        limit: float | None,
+    ) -> ActionResult:
         base = {"action": action.name, "plugin": plugin, "room_id": msg.room_id}
-        await self.events.emit(EventType.ACTION_STARTED,
-                               {**base, "text": msg.content.text, "message": msg})  # fmt: skip
+        await self.events.emit(
+            EventType.ACTION_STARTED, {**base, "text": msg.content.text, "message": msg}
+        )
         result = await self._execute(action, plugin, msg, state, opts, limit)
-        await self.events.emit(EventType.ACTION_COMPLETED, {
-            **base, "run_id": result.run_id, "success": result.success,
-            "error_code": result.error_code, "result": result})  # fmt: skip
+        await self.events.emit(
+            EventType.ACTION_COMPLETED,
+            {
+                **base,
+                "run_id": result.run_id,
+                "success": result.success,
+                "error_code": result.error_code,
+                "result": result,
+            },
+        )
         return result
 
 
@@ -223,8 +263,9 @@ def order_plugins(plugins: list[Plugin], registered: Collection[str] = ()) -> li
     by_name: dict[str, Plugin] = {}
     for p in plugins:
         if not isinstance(p, Plugin):
-            raise ValidationError(f"register_plugins expects Plugin objects, got "
-                                  f"{type(p).__name__}", field="plugins")  # fmt: skip
+            raise ValidationError(
+                f"register_plugins expects Plugin objects, got {type(p).__name__}", field="plugins"
+            )
         if p.name in by_name:
             raise PluginError(f"Plugin {p.name!r} is listed twice", plugin=p.name)
         by_name[p.name] = p
@@ -234,8 +275,9 @@ def order_plugins(plugins: list[Plugin], registered: Collection[str] = ()) -> li
                 raise PluginError(
                     f"Plugin {p.name!r} depends on {dep!r}, which is neither registered nor in "
                     "the list: add it to the list or register it first.",
-                    plugin=p.name, details={"missing": [dep]},
-                )  # fmt: skip
+                    plugin=p.name,
+                    details={"missing": [dep]},
+                )
     waiting = {p.name: {d for d in p.dependencies if d in by_name} for p in plugins}
     rank = {p.name: (-p.priority, i) for i, p in enumerate(plugins)}
     ordered: list[Plugin] = []
@@ -243,8 +285,11 @@ def order_plugins(plugins: list[Plugin], registered: Collection[str] = ()) -> li
         ready = [n for n, deps in waiting.items() if not deps]
         if not ready:
             cycle = _find_cycle(waiting)
-            raise PluginError(f"Plugin dependency cycle: {' -> '.join(cycle)}", plugin=cycle[0],
-                              details={"cycle": cycle})  # fmt: skip
+            raise PluginError(
+                f"Plugin dependency cycle: {' -> '.join(cycle)}",
+                plugin=cycle[0],
+                details={"cycle": cycle},
+            )
         name = min(ready, key=rank.__getitem__)
         ordered.append(by_name[name])
         del waiting[name]

@@ -59,13 +59,20 @@ class RuntimeViews(RuntimeParity):
 
     if TYPE_CHECKING:
 
-        def to_memory(self, message: Any, *, room_id: str | None = None,
-                      user_id: str = "user") -> Memory: ...  # fmt: skip
+        def to_memory(
+            self, message: Any, *, room_id: str | None = None, user_id: str = "user"
+        ) -> Memory: ...
 
         async def execute_action(
-            self, name: str, message: Any = None, *, options: Mapping[str, Any] | None = None,
-            state: State | None = None, room_id: str | None = None, timeout: float | None = None,
-        ) -> ActionResult: ...  # fmt: skip
+            self,
+            name: str,
+            message: Any = None,
+            *,
+            options: Mapping[str, Any] | None = None,
+            state: State | None = None,
+            room_id: str | None = None,
+            timeout: float | None = None,
+        ) -> ActionResult: ...
 
         async def _execute(self, *args: Any) -> ActionResult: ...
 
@@ -73,9 +80,13 @@ class RuntimeViews(RuntimeParity):
 
     # -- frames -------------------------------------------------------------------------
     def metrics_frame(
-        self, action: str | None = None, *, start: TimeBound = None, end: TimeBound = None,
+        self,
+        action: str | None = None,
+        *,
+        start: TimeBound = None,
+        end: TimeBound = None,
         session_id: int | None = None,
-    ) -> pd.DataFrame:  # fmt: skip
+    ) -> pd.DataFrame:
         """One row per action execution: ``run_id, plugin, action, started_at, duration_ms,
         success, error_code, room_id, session_id``. ``action`` filters by name, ``start``/``end``
         (datetime, ISO string or epoch s) by time, ``session_id`` by runtime session. With a
@@ -83,8 +94,7 @@ class RuntimeViews(RuntimeParity):
         found = self.registry.find(action) if isinstance(action, str) else None
         if found is not None:  # any case or simile names the action, as in execute_action
             action = found[0].name
-        return frames.run_history(self.metrics, action, start=start, end=end,
-                                  session_id=session_id)  # fmt: skip
+        return frames.run_history(self.metrics, action, start=start, end=end, session_id=session_id)
 
     def errors_frame(
         self, *, start: TimeBound = None, end: TimeBound = None, session_id: int | None = None
@@ -175,8 +185,9 @@ class RuntimeViews(RuntimeParity):
         msg = self.to_memory(message, room_id=room_id)
         providers = list(self.registry.providers)
         values = await asyncio.gather(*(self._provide(p, owner, msg) for p, owner in providers))
-        state_values = {p.name: v for (p, _), v in zip(providers, values, strict=True)
-                        if v is not _SKIPPED}  # fmt: skip
+        state_values = {
+            p.name: v for (p, _), v in zip(providers, values, strict=True) if v is not _SKIPPED
+        }
         recent_messages = await self.messages.get_memories(msg.room_id, recent)
         partial = State(values=state_values, recent_messages=recent_messages)
         partial._masker = self.settings.masker
@@ -186,8 +197,11 @@ class RuntimeViews(RuntimeParity):
                 if act.validate is None or await self._validate(act, msg, partial):
                     usable.append(act.name)
             except Exception as exc:
-                log.warning("validate of %s raised while composing state: %s", act.name,
-                            self.settings.masker.mask(str(exc)))  # fmt: skip
+                log.warning(
+                    "validate of %s raised while composing state: %s",
+                    act.name,
+                    self.settings.masker.mask(str(exc)),
+                )
         partial.actions = sorted(usable)
         partial.text = self._render_state(partial)
         return partial
@@ -200,8 +214,18 @@ class RuntimeViews(RuntimeParity):
             return value
         except Exception as exc:
             info = error_info(exc, self.settings.masker, code="PROVIDER_ERROR")
-            self.metrics.errors.append((time.time(), None, owner, provider.name, info.code,
-                                        info.error_type, info.message, info.traceback))  # fmt: skip
+            self.metrics.errors.append(
+                (
+                    time.time(),
+                    None,
+                    owner,
+                    provider.name,
+                    info.code,
+                    info.error_type,
+                    info.message,
+                    info.traceback,
+                )
+            )
             log.warning("provider %s.%s failed: %s", owner, provider.name, info.message)
             return _SKIPPED
 
@@ -220,7 +244,9 @@ class RuntimeViews(RuntimeParity):
         return "\n".join(lines)
 
     # -- messages -----------------------------------------------------------------------
-    async def process_message(self, message: Any, *, room_id: str | None = None) -> list[ActionResult]:
+    async def process_message(
+        self, message: Any, *, room_id: str | None = None
+    ) -> list[ActionResult]:
         """Store a message, route it to an action, run it, then run the evaluators.
 
         Routing: ``content.action`` if set, else the first action name or simile found in the
@@ -255,11 +281,15 @@ class RuntimeViews(RuntimeParity):
         """A recorded failure for a message that names an unknown action."""
         run_id = next(self._run_ids)  # type: ignore[attr-defined]
         now = time.time()
-        info = ErrorInfo(code="ACTION_NOT_FOUND", message=f"No action named {name!r}",
-                         error_type="ActionNotFoundError")  # fmt: skip
+        info = ErrorInfo(
+            code="ACTION_NOT_FOUND",
+            message=f"No action named {name!r}",
+            error_type="ActionNotFoundError",
+        )
         self.metrics.runs.append((run_id, "", name, now, 0.0, False, info.code, msg.room_id))
-        self.metrics.errors.append((now, run_id, "", name, info.code, info.error_type,
-                                    info.message, ""))  # fmt: skip
+        self.metrics.errors.append(
+            (now, run_id, "", name, info.code, info.error_type, info.message, "")
+        )
         return ActionResult(run_id, name, "", False, None, None, [], info, now, 0.0)
 
     async def _remember_reply(self, result: ActionResult, msg: Memory) -> None:
@@ -268,21 +298,38 @@ class RuntimeViews(RuntimeParity):
             if content.action is None:
                 content = content.model_copy(update={"action": result.action})
             await self.messages.create_memory(
-                Memory(user_id=self.agent_id, agent_id=self.agent_id, room_id=msg.room_id,
-                       content=content)  # fmt: skip
+                Memory(
+                    user_id=self.agent_id,
+                    agent_id=self.agent_id,
+                    room_id=msg.room_id,
+                    content=content,
+                )
             )
 
     async def _evaluate(self, msg: Memory, state: State) -> None:
         for ev, owner in list(self.registry.evaluators):
             try:
-                if ev.always_run or ev.validate is None or await call_hook(
-                        ev.validate, self, msg, state):  # fmt: skip
+                if (
+                    ev.always_run
+                    or ev.validate is None
+                    or await call_hook(ev.validate, self, msg, state)
+                ):
                     await self._run_evaluator(ev, msg, state)
                     await self._evaluator_completed(ev.name, owner, msg, None)
             except Exception as exc:
                 info = error_info(exc, self.settings.masker)
-                self.metrics.errors.append((time.time(), None, owner, ev.name, info.code,
-                                            info.error_type, info.message, info.traceback))  # fmt: skip
+                self.metrics.errors.append(
+                    (
+                        time.time(),
+                        None,
+                        owner,
+                        ev.name,
+                        info.code,
+                        info.error_type,
+                        info.message,
+                        info.traceback,
+                    )
+                )
                 log.warning("evaluator %s.%s failed: %s", owner, ev.name, info.message)
                 await self._evaluator_completed(ev.name, owner, msg, info.code)
 

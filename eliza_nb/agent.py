@@ -154,12 +154,14 @@ def render_prompt(runtime: AgentRuntime, state: State, message: Memory) -> str:
     mask = runtime.settings.masker.mask
     parts = [_character_block(runtime)]
     if state.values:
-        parts.append("# Context\n" + "\n".join(f"## {k}\n{mask(str(v))}"
-                                               for k, v in state.values.items()))  # fmt: skip
+        parts.append(
+            "# Context\n" + "\n".join(f"## {k}\n{mask(str(v))}" for k, v in state.values.items())
+        )
     earlier = [m for m in state.recent_messages if m.id != message.id]
     if earlier:
-        parts.append("# Conversation\n" + "\n".join(f"{m.user_id}: {m.content.text}"
-                                                    for m in earlier))  # fmt: skip
+        parts.append(
+            "# Conversation\n" + "\n".join(f"{m.user_id}: {m.content.text}" for m in earlier)
+        )
     parts.append("# Available actions\n" + _actions_block(runtime, state))
     parts.append(f"# Message\n{message.user_id}: {message.content.text}")
     parts.append(_FORMAT)
@@ -174,8 +176,11 @@ def _character_block(runtime: AgentRuntime) -> str:
     lines += char.bio
     lines += char.lore[:3]
     style = [*char.style.get("all", []), *char.style.get("chat", [])]
-    for label, values in (("Topics", char.topics), ("Adjectives", char.adjectives),
-                          ("Style", style)):  # fmt: skip
+    for label, values in (
+        ("Topics", char.topics),
+        ("Adjectives", char.adjectives),
+        ("Style", style),
+    ):
         if values:
             lines.append(f"{label}: {'; '.join(values)}")
     return "\n".join(lines)
@@ -202,8 +207,9 @@ def model_timeout(runtime: AgentRuntime) -> float:
     except (TypeError, ValueError):
         value = -1.0
     if value <= 0:
-        log.warning("MODEL_TIMEOUT=%r is not a positive number; using %s s", raw,
-                    DEFAULT_MODEL_TIMEOUT)  # fmt: skip
+        log.warning(
+            "MODEL_TIMEOUT=%r is not a positive number; using %s s", raw, DEFAULT_MODEL_TIMEOUT
+        )
         return DEFAULT_MODEL_TIMEOUT
     return value
 
@@ -222,8 +228,9 @@ async def respond(
     """
     entry = runtime.models.text_model()
     if entry is None:
-        raise ModelNotFoundError("The agent loop needs a TEXT_LARGE or TEXT_SMALL model: "
-                                 "register a model plugin first.")  # fmt: skip
+        raise ModelNotFoundError(
+            "The agent loop needs a TEXT_LARGE or TEXT_SMALL model: register a model plugin first."
+        )
     state = await runtime.compose_state(message)
     step, decision = await _decide(runtime, entry, message, state, timeout)
     results = [step]
@@ -249,8 +256,12 @@ async def _decide(
     limit = timeout if timeout is not None else model_timeout(runtime)
     answer: Any = None
     try:  # a provider value that cannot be rendered fails the step, not the runtime
-        params = {"prompt": render_prompt(runtime, state, msg), "system": _system(runtime),
-                  "message": msg.content.text, "actions": list(state.actions)}  # fmt: skip
+        params = {
+            "prompt": render_prompt(runtime, state, msg),
+            "system": _system(runtime),
+            "message": msg.content.text,
+            "actions": list(state.actions),
+        }
         answer = await asyncio.wait_for(call_model(runtime, entry, params), limit)
         decision = parse_decision(answer)
     except Exception as exc:
@@ -271,14 +282,24 @@ def _failure(
 ) -> ErrorInfo:
     masker = runtime.settings.masker
     if isinstance(exc, TimeoutError):
-        return ErrorInfo(code="TIMEOUT", error_type="TimeoutError", message=(
-            f"{entry.model_type} of {entry.plugin} gave no answer within {limit:g} s; raise "
-            "the MODEL_TIMEOUT setting or use a faster model"))  # fmt: skip
+        return ErrorInfo(
+            code="TIMEOUT",
+            error_type="TimeoutError",
+            message=(
+                f"{entry.model_type} of {entry.plugin} gave no answer within {limit:g} s; raise "
+                "the MODEL_TIMEOUT setting or use a faster model"
+            ),
+        )
     if isinstance(exc, DecisionParseError):
         shown = masker.mask(repr(answer)[:200])
-        return ErrorInfo(code="MODEL_ERROR", error_type="DecisionParseError", message=(
-            f"{entry.model_type} of {entry.plugin} gave an answer that cannot be parsed "
-            f"({exc}): {shown}"))  # fmt: skip
+        return ErrorInfo(
+            code="MODEL_ERROR",
+            error_type="DecisionParseError",
+            message=(
+                f"{entry.model_type} of {entry.plugin} gave an answer that cannot be parsed "
+                f"({exc}): {shown}"
+            ),
+        )
     code = exc.code if isinstance(exc, ElizaError) else "MODEL_ERROR"
     return error_info(exc, masker, code=code)
 
@@ -292,28 +313,51 @@ def _apology(info: ErrorInfo) -> str:
 
 
 def _step(
-    runtime: AgentRuntime, entry: ModelEntry, msg: Memory, run_id: int, started: float,
-    t0: float, decision: Decision | None, info: ErrorInfo | None,
-) -> ActionResult:  # fmt: skip
+    runtime: AgentRuntime,
+    entry: ModelEntry,
+    msg: Memory,
+    run_id: int,
+    started: float,
+    t0: float,
+    decision: Decision | None,
+    info: ErrorInfo | None,
+) -> ActionResult:
     """Record the model step (a metric row, and an error row on failure) as a result."""
     duration = (time.perf_counter() - t0) * 1000.0
     name, plugin = entry.model_type, entry.plugin
     code = info.code if info is not None else None
-    runtime.metrics.runs.append((run_id, plugin, name, started, duration, info is None, code,
-                                 msg.room_id))  # fmt: skip
+    runtime.metrics.runs.append(
+        (run_id, plugin, name, started, duration, info is None, code, msg.room_id)
+    )
     if info is not None:
-        runtime.metrics.errors.append((time.time(), run_id, plugin, name, info.code,
-                                       info.error_type, info.message, info.traceback))  # fmt: skip
+        runtime.metrics.errors.append(
+            (
+                time.time(),
+                run_id,
+                plugin,
+                name,
+                info.code,
+                info.error_type,
+                info.message,
+                info.traceback,
+            )
+        )
         log.warning("agent loop: %s.%s failed [%s]: %s", plugin, name, info.code, info.message)
         reply = Content(text=_apology(info), error=info.code, in_reply_to=str(msg.id))
-        return ActionResult(run_id, name, plugin, False, reply.text, None, [reply], info,
-                            started, duration)  # fmt: skip
+        return ActionResult(
+            run_id, name, plugin, False, reply.text, None, [reply], info, started, duration
+        )
     assert decision is not None
-    reply = Content(text=decision.text, thought=decision.thought, actions=list(decision.actions),
-                    in_reply_to=str(msg.id))  # fmt: skip
+    reply = Content(
+        text=decision.text,
+        thought=decision.thought,
+        actions=list(decision.actions),
+        in_reply_to=str(msg.id),
+    )
     data = {"thought": decision.thought, "actions": list(decision.actions)}
-    return ActionResult(run_id, name, plugin, True, decision.text or None, data, [reply], None,
-                        started, duration)  # fmt: skip
+    return ActionResult(
+        run_id, name, plugin, True, decision.text or None, data, [reply], None, started, duration
+    )
 
 
 async def _say(runtime: AgentRuntime, msg: Memory, content: Content) -> None:
@@ -335,9 +379,11 @@ async def _run_action(
         if name.upper() in _PSEUDO:
             return None
         result = runtime._not_found(name, msg)
-        reply = Content(text=f"Sorry, I cannot do {name}: there is no such action "
-                        "(ACTION_NOT_FOUND).", error="ACTION_NOT_FOUND",
-                        in_reply_to=str(msg.id))  # fmt: skip
+        reply = Content(
+            text=f"Sorry, I cannot do {name}: there is no such action (ACTION_NOT_FOUND).",
+            error="ACTION_NOT_FOUND",
+            in_reply_to=str(msg.id),
+        )
         result.responses.append(reply)
         result.text = reply.text
         await _say(runtime, msg, reply)

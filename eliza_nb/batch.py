@@ -50,8 +50,15 @@ __all__ = ["BATCH_COLUMNS", "BatchInputs", "run_batch"]
 log = logging.getLogger("eliza_nb")
 
 BATCH_COLUMNS = (
-    "index", "success", "text", "data", "error_code", "error_message", "duration_ms", "run_id"
-)  # fmt: skip
+    "index",
+    "success",
+    "text",
+    "data",
+    "error_code",
+    "error_message",
+    "duration_ms",
+    "run_id",
+)
 BACKENDS = ("local", "dask")
 # A worker whose action never suspends (a sync or no-op handler) hands the loop back this often,
 # so an interrupt, a progress refresh or a widget callback is not starved.
@@ -131,8 +138,13 @@ class BatchInputs:
     def part(self, start: int, stop: int) -> BatchInputs:
         """The inputs ``start:stop`` (positions restart at 0; labels are left behind)."""
         cols = {c: v[start:stop] for c, v in self.columns.items()}
-        return BatchInputs(self.items[start:stop], columns=cols, records=self.records,
-                           text_column=self.text_column, keys=self.keys)  # fmt: skip
+        return BatchInputs(
+            self.items[start:stop],
+            columns=cols,
+            records=self.records,
+            text_column=self.text_column,
+            keys=self.keys,
+        )
 
     def rows(self) -> Iterator[tuple[int, Any, dict[str, Any]]]:
         """Yield ``(position, message, options)`` for every input, lazily."""
@@ -270,9 +282,16 @@ def progress_bar(total: int, enabled: bool, desc: str) -> Any:
 
 
 async def _worker(
-    runtime: AgentRuntime, action: Action, plugin: str, rows: Iterator[tuple[int, Any, Any]],
-    out: _Rows, limit: float | None, room_id: str | None, bar: Any, control: _Control,
-) -> None:  # fmt: skip
+    runtime: AgentRuntime,
+    action: Action,
+    plugin: str,
+    rows: Iterator[tuple[int, Any, Any]],
+    out: _Rows,
+    limit: float | None,
+    room_id: str | None,
+    bar: Any,
+    control: _Control,
+) -> None:
     to_memory, mask = runtime.to_memory, runtime.settings.masker.mask
     # Like execute_action: ACTION_STARTED/COMPLETED are emitted only while someone listens.
     execute = runtime._observed if runtime.events.watching_actions else runtime._execute
@@ -293,9 +312,16 @@ async def _worker(
 
 
 async def run_rows(
-    runtime: AgentRuntime, action: Action, plugin: str, inputs: BatchInputs, *,
-    concurrency: int, limit: float | None, room_id: str | None, bar: Any,
-) -> tuple[_Rows, bool]:  # fmt: skip
+    runtime: AgentRuntime,
+    action: Action,
+    plugin: str,
+    inputs: BatchInputs,
+    *,
+    concurrency: int,
+    limit: float | None,
+    room_id: str | None,
+    bar: Any,
+) -> tuple[_Rows, bool]:
     """Run every input through a pool of ``concurrency`` workers; (rows, interrupted)."""
     out = _Rows(len(inputs))
     rows = inputs.rows()
@@ -313,14 +339,17 @@ async def run_rows(
 
 def _check_args(concurrency: int, timeout: float | None, backend: str) -> None:
     if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
-        raise ValidationError(f"concurrency must be a positive int, got {concurrency!r}",
-                              field="concurrency")  # fmt: skip
+        raise ValidationError(
+            f"concurrency must be a positive int, got {concurrency!r}", field="concurrency"
+        )
     if timeout is not None and not (isinstance(timeout, int | float) and timeout > 0):
-        raise ValidationError(f"timeout must be a positive number of seconds, got {timeout!r}",
-                              field="timeout")  # fmt: skip
+        raise ValidationError(
+            f"timeout must be a positive number of seconds, got {timeout!r}", field="timeout"
+        )
     if backend not in BACKENDS:
-        raise ValidationError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}",
-                              field="backend")  # fmt: skip
+        raise ValidationError(
+            f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}", field="backend"
+        )
 
 
 async def run_batch(
@@ -371,14 +400,30 @@ async def run_batch(
     if backend == "dask":
         from eliza_nb.distributed import run_dask
 
-        return await run_dask(runtime, act.name, batch, client=client, concurrency=concurrency,
-                              timeout=timeout, progress=progress, room_id=room_id,
-                              partitions=partitions)  # fmt: skip
+        return await run_dask(
+            runtime,
+            act.name,
+            batch,
+            client=client,
+            concurrency=concurrency,
+            timeout=timeout,
+            progress=progress,
+            room_id=room_id,
+            partitions=partitions,
+        )
     limit = timeout or act.timeout or runtime.default_timeout
     bar = progress_bar(len(batch), progress, act.name)
     try:
-        out, interrupted = await run_rows(runtime, act, plugin, batch, concurrency=concurrency,
-                                          limit=limit, room_id=room_id, bar=bar)  # fmt: skip
+        out, interrupted = await run_rows(
+            runtime,
+            act,
+            plugin,
+            batch,
+            concurrency=concurrency,
+            limit=limit,
+            room_id=room_id,
+            bar=bar,
+        )
     finally:
         bar.close()
     return to_frame(batch.labels, out, action=act.name, interrupted=interrupted)

@@ -93,7 +93,9 @@ class Character(BaseModel):
         except PydanticValidationError as exc:
             first = exc.errors()[0]
             where = ".".join(str(p) for p in first["loc"]) or "character"
-            raise ValidationError(f"{source}: field {where!r}: {first['msg']}", field=where) from None
+            raise ValidationError(
+                f"{source}: field {where!r}: {first['msg']}", field=where
+            ) from None
 
     def __repr__(self) -> str:
         return f"Character(name={self.name!r}, plugins={self.plugins!r})"

@@ -91,8 +91,9 @@ class RuntimeSpec:
                 value = runtime.get_setting(key)
                 if key not in settings and value is not None:
                     settings[key] = value
-        return cls(plugins, settings, runtime.character, runtime.settings.use_env,
-                   runtime.default_timeout)  # fmt: skip
+        return cls(
+            plugins, settings, runtime.character, runtime.settings.use_env, runtime.default_timeout
+        )
 
     def build(self) -> AgentRuntime:
         """A fresh runtime with the plugins registered (raises what registration raises)."""
@@ -121,23 +122,42 @@ def _worker_runtime(blob: bytes, token: str) -> AgentRuntime:
 
 
 def run_partition(
-    blob: bytes, token: str, action: str, part: BatchInputs, concurrency: int,
-    timeout: float | None, room_id: str | None,
-) -> PartResult:  # fmt: skip
+    blob: bytes,
+    token: str,
+    action: str,
+    part: BatchInputs,
+    concurrency: int,
+    timeout: float | None,
+    room_id: str | None,
+) -> PartResult:
     """Run one partition on a worker; its rows and the records made meanwhile."""
     runtime = _worker_runtime(blob, token)
     act, plugin = runtime._find(action)
     limit = timeout or act.timeout or runtime.default_timeout
-    rows, _ = runtime.run_sync(run_rows(runtime, act, plugin, part, concurrency=concurrency,
-                                        limit=limit, room_id=room_id, bar=_NoBar()))  # fmt: skip
+    rows, _ = runtime.run_sync(
+        run_rows(
+            runtime,
+            act,
+            plugin,
+            part,
+            concurrency=concurrency,
+            limit=limit,
+            room_id=room_id,
+            bar=_NoBar(),
+        )
+    )
     metrics = runtime.metrics
     shipped = (rows, list(metrics.runs), list(metrics.errors), list(metrics.custom))
     metrics.clear()  # the records now belong to the driver
     return shipped
 
 
-def absorb(runtime: AgentRuntime, runs: list[tuple[Any, ...]], errors: list[tuple[Any, ...]],
-           custom: list[tuple[Any, ...]]) -> dict[int, int]:  # fmt: skip
+def absorb(
+    runtime: AgentRuntime,
+    runs: list[tuple[Any, ...]],
+    errors: list[tuple[Any, ...]],
+    custom: list[tuple[Any, ...]],
+) -> dict[int, int]:
     """Append a worker's records to the driver's, renumbered; the old -> new run id map."""
     renumber: dict[int, int] = {}
     for row in runs:
@@ -187,9 +207,17 @@ class _Cluster:
 
 
 async def run_dask(
-    runtime: AgentRuntime, action: str, inputs: BatchInputs, *, client: Any, concurrency: int,
-    timeout: float | None, progress: bool, room_id: str | None, partitions: int | None,
-) -> pd.DataFrame:  # fmt: skip
+    runtime: AgentRuntime,
+    action: str,
+    inputs: BatchInputs,
+    *,
+    client: Any,
+    concurrency: int,
+    timeout: float | None,
+    progress: bool,
+    room_id: str | None,
+    partitions: int | None,
+) -> pd.DataFrame:
     """The ``backend="dask"`` branch of :func:`eliza_nb.batch.run_batch` (same frame).
 
     Raises:
@@ -200,25 +228,33 @@ async def run_dask(
     """
     cluster = _Cluster(client)
     if partitions is not None and (not isinstance(partitions, int) or partitions < 1):
-        raise ValidationError(f"partitions must be a positive int, got {partitions!r}",
-                              field="partitions")  # fmt: skip
+        raise ValidationError(
+            f"partitions must be a positive int, got {partitions!r}", field="partitions"
+        )
     out = _Rows(len(inputs))
     interrupted = False
     if len(inputs):
         parts = bounds(len(inputs), partitions or _PARTS_PER_THREAD * await cluster.threads())
         bar = progress_bar(len(inputs), progress, action)
         try:
-            interrupted = await _run_parts(runtime, cluster, action, inputs, parts, out, bar,
-                                           (concurrency, timeout, room_id))  # fmt: skip
+            interrupted = await _run_parts(
+                runtime, cluster, action, inputs, parts, out, bar, (concurrency, timeout, room_id)
+            )
         finally:
             bar.close()
     return to_frame(inputs.labels, out, action=action, interrupted=interrupted)
 
 
 async def _run_parts(
-    runtime: AgentRuntime, cluster: _Cluster, action: str, inputs: BatchInputs,
-    parts: list[tuple[int, int]], out: _Rows, bar: Any, options: tuple[Any, ...],
-) -> bool:  # fmt: skip
+    runtime: AgentRuntime,
+    cluster: _Cluster,
+    action: str,
+    inputs: BatchInputs,
+    parts: list[tuple[int, int]],
+    out: _Rows,
+    bar: Any,
+    options: tuple[Any, ...],
+) -> bool:
     import cloudpickle
 
     try:
@@ -233,11 +269,12 @@ async def _run_parts(
     client = cluster.client
     [spec] = await cluster.call(client.scatter, [blob], broadcast=True, hash=False)
     pieces = await cluster.call(client.scatter, [inputs.part(a, b) for a, b in parts], hash=False)
-    futures = [client.submit(run_partition, spec, token, action, piece, *options, pure=False)
-               for piece in pieces]  # fmt: skip
+    futures = [
+        client.submit(run_partition, spec, token, action, piece, *options, pure=False)
+        for piece in pieces
+    ]
     control = _Control()
-    control.tasks = [asyncio.ensure_future(
-        _collect(runtime, cluster, futures, parts, out, bar))]  # fmt: skip
+    control.tasks = [asyncio.ensure_future(_collect(runtime, cluster, futures, parts, out, bar))]
     try:
         with interrupt_stops(control):
             return await control.wait()
@@ -248,9 +285,13 @@ async def _run_parts(
 
 
 async def _collect(
-    runtime: AgentRuntime, cluster: _Cluster, futures: list[Any], parts: list[tuple[int, int]],
-    out: _Rows, bar: Any,
-) -> None:  # fmt: skip
+    runtime: AgentRuntime,
+    cluster: _Cluster,
+    futures: list[Any],
+    parts: list[tuple[int, int]],
+    out: _Rows,
+    bar: Any,
+) -> None:
     """Take each partition as it finishes: paste its rows, absorb its records."""
     loop = asyncio.get_running_loop()
     done: asyncio.Queue[int] = asyncio.Queue()

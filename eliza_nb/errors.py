@@ -3,17 +3,22 @@
 Every error the library raises derives from :class:`ElizaError` and carries a stable ``code``
 (match on it, never on the message), a human ``message`` that says what to do, and ``details``::
 
-    ElizaError                 base: code, message, details; renders as one line in IPython
-    ├── ConfigurationError     CONFIGURATION_ERROR  settings missing or of the wrong type
-    ├── ValidationError        VALIDATION_ERROR     bad input at a boundary (names the field)
-    ├── PluginError            PLUGIN_ERROR         a plugin is malformed, clashes or failed to load
-    ├── ActionNotFoundError    ACTION_NOT_FOUND     no action by that name or simile (lists the closest)
-    ├── HandlerError           HANDLER_ERROR        a handler raised a foreign exception
-    ├── ActionTimeoutError     TIMEOUT              a handler ran past its timeout
-    ├── ActionCancelledError   CANCELLED            a run was cancelled (interrupt, task cancel)
-    ├── ApiError               API_ERROR            a remote API failed (for plugin authors)
-    ├── StoreError             STORE_ERROR          the memory database cannot be used
-    └── ModelNotFoundError     MODEL_NOT_FOUND      no plugin serves the requested model type
+    ElizaError                base: code, message, details; one line in IPython
+    ├── ConfigurationError    CONFIGURATION_ERROR  settings missing or of the wrong type
+    ├── ValidationError       VALIDATION_ERROR     bad input at a boundary (names the field)
+    ├── PluginError           PLUGIN_ERROR         a plugin is malformed, clashes or failed to load
+    ├── ActionNotFoundError   ACTION_NOT_FOUND     no action of that name or simile (names the
+    │                                              closest ones)
+    ├── HandlerError          HANDLER_ERROR        a handler raised a foreign exception
+    ├── ActionTimeoutError    TIMEOUT              a handler ran past its timeout
+    ├── ActionCancelledError  CANCELLED            a run was cancelled (interrupt, task cancel)
+    ├── ApiError              API_ERROR            a remote API failed (for plugin authors)
+    ├── StoreError            STORE_ERROR          the memory database cannot be used
+    ├── ModelNotFoundError    MODEL_NOT_FOUND      no plugin serves the requested model type
+    ├── SecretError           SECRET_ERROR         no key, a bad key, or a tampered secret
+    │                                              (in ``eliza_nb.secrets``)
+    └── BaselineDriftError    BASELINE_DRIFT       results drifted from a stored baseline; also
+                                                   an AssertionError (``eliza_nb.regression``)
 
 ``VALIDATION_FAILED`` is a result code, not an exception: an action whose ``validate`` says no
 returns ``success=False`` with that code.

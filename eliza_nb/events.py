@@ -71,8 +71,14 @@ class EventType(StrEnum):
 
 
 ACTION_EVENTS = frozenset({EventType.ACTION_STARTED, EventType.ACTION_COMPLETED})
-EVENT_COLUMNS = (("seq", "int64"), ("timestamp", UTC_NS), ("event", "object"),
-                 ("handlers", "int64"), ("failures", "int64"), ("payload", "object"))  # fmt: skip
+EVENT_COLUMNS = (
+    ("seq", "int64"),
+    ("timestamp", UTC_NS),
+    ("event", "object"),
+    ("handlers", "int64"),
+    ("failures", "int64"),
+    ("payload", "object"),
+)
 _SCALARS = (str, int, float, bool, type(None))
 
 
@@ -83,8 +89,9 @@ def event_key(name: object) -> str:
         ValidationError: ``name`` is not a non-empty string.
     """
     if not isinstance(name, str) or not name.strip():
-        raise ValidationError(f"an event name must be an EventType or a string, got {name!r}",
-                              field="event")  # fmt: skip
+        raise ValidationError(
+            f"an event name must be an EventType or a string, got {name!r}", field="event"
+        )
     return str(name).strip().upper()
 
 
@@ -95,9 +102,12 @@ def normalize_events(plugin: str, events: object) -> dict[str, list[EventHandler
         ValidationError: not a mapping, a bad name, or a handler that is not callable.
     """
     if not isinstance(events, Mapping):
-        raise ValidationError(f"Plugin {plugin!r}: field 'events' must be a dict of event name "
-                              f"-> list of handlers, got {type(events).__name__}",
-                              field="events", plugin=plugin)  # fmt: skip
+        raise ValidationError(
+            f"Plugin {plugin!r}: field 'events' must be a dict of event name "
+            f"-> list of handlers, got {type(events).__name__}",
+            field="events",
+            plugin=plugin,
+        )
     out: dict[str, list[EventHandler]] = {}
     for name, handlers in events.items():
         key = event_key(name)
@@ -107,9 +117,12 @@ def normalize_events(plugin: str, events: object) -> dict[str, list[EventHandler
             or not isinstance(items, Sequence)
             or not all(callable(h) for h in items)
         ):
-            raise ValidationError(f"Plugin {plugin!r}: event {key} needs a list of functions "
-                                  "handler(payload[, runtime])", field="events",
-                                  plugin=plugin)  # fmt: skip
+            raise ValidationError(
+                f"Plugin {plugin!r}: event {key} needs a list of functions "
+                "handler(payload[, runtime])",
+                field="events",
+                plugin=plugin,
+            )
         out[key] = list(items)
     return out
 
@@ -154,8 +167,9 @@ class EventEmitter:
     def on(self, event: str, handler: EventHandler, owner: str = "local") -> EventHandler:
         """Call ``handler(payload[, runtime])`` on every ``event``; returns the handler."""
         if not callable(handler):
-            raise ValidationError(f"an event handler must be callable, got {handler!r}",
-                                  field="handler")  # fmt: skip
+            raise ValidationError(
+                f"an event handler must be callable, got {handler!r}", field="handler"
+            )
         key = event_key(event)
         self._listeners.setdefault(key, []).append(
             _Listener(handler, owner, accepted_arity(handler, 2))
@@ -228,8 +242,18 @@ class EventEmitter:
         except Exception as exc:
             rt = self._runtime
             info = error_info(exc, rt.settings.masker, code="EVENT_HANDLER_ERROR")
-            rt.metrics.errors.append((time.time(), None, entry.owner, f"on {key}", info.code,
-                                      info.error_type, info.message, info.traceback))  # fmt: skip
+            rt.metrics.errors.append(
+                (
+                    time.time(),
+                    None,
+                    entry.owner,
+                    f"on {key}",
+                    info.code,
+                    info.error_type,
+                    info.message,
+                    info.traceback,
+                )
+            )
             log.warning("%s handler of %s failed: %s", entry.owner, key, info.message)
             return False
         return True
@@ -243,8 +267,10 @@ class EventEmitter:
         """
         records = list(self.history)[-last:] if last else list(self.history)
         mask = self._runtime.settings.masker.mask
-        rows = [(r.seq, r.timestamp, r.event, r.handlers, r.failures,
-                 mask(_summary(r.payload))) for r in records]  # fmt: skip
+        rows = [
+            (r.seq, r.timestamp, r.event, r.handlers, r.failures, mask(_summary(r.payload)))
+            for r in records
+        ]
         return table(rows, EVENT_COLUMNS)
 
     def __repr__(self) -> str:

@@ -46,19 +46,42 @@ __all__ = [
 
 # SPEC §3 columns first, in their order; eliza_nb's own columns after them.
 METRIC_COLUMNS = (
-    "run_id", "plugin", "action", "started_at", "duration_ms", "success", "error_code", "room_id",
+    "run_id",
+    "plugin",
+    "action",
+    "started_at",
+    "duration_ms",
+    "success",
+    "error_code",
+    "room_id",
     "session_id",
-)  # fmt: skip
+)
 ERROR_COLUMNS = (
-    "timestamp", "run_id", "plugin", "action", "code", "error_type", "message", "traceback",
+    "timestamp",
+    "run_id",
+    "plugin",
+    "action",
+    "code",
+    "error_type",
+    "message",
+    "traceback",
     "session_id",
-)  # fmt: skip
+)
 MEMORY_COLUMNS = ("id", "created_at", "room_id", "user_id", "agent_id", "text", "action", "content")
 COMPONENT_COLUMNS = ("plugin", "kind", "name", "description", "similes")
 SUMMARY_COLUMNS = (
-    "action", "runs", "successes", "failures", "success_rate", "mean_ms", "p50_ms", "p95_ms",
-    "max_ms", "min_ms", "total_ms",
-)  # fmt: skip
+    "action",
+    "runs",
+    "successes",
+    "failures",
+    "success_rate",
+    "mean_ms",
+    "p50_ms",
+    "p95_ms",
+    "max_ms",
+    "min_ms",
+    "total_ms",
+)
 CUSTOM_COLUMNS = ("timestamp", "name", "kind", "value")
 
 # Column kinds: int -> int64, float -> float64, bool -> bool, str -> object,
@@ -68,8 +91,15 @@ _ERROR_KINDS = ("time", "Int64", "str", "str", "str", "str", "str", "str", "int"
 _MEMORY_KINDS = ("str", "time", "str", "str", "str", "str", "str", "str")
 _MEMORY_PICK = (0, 5, 2, 3, 4, 6, 7, 8)  # MemoryRow positions of MEMORY_COLUMNS
 _CUSTOM_KINDS = ("time", "str", "str", "float")
-_NUMPY_DTYPES = {"int": "int64", "float": "float64", "bool": "bool", "str": "object",
-                 "time": "float64", "time_us": "int64", "Int64": "object"}  # fmt: skip
+_NUMPY_DTYPES = {
+    "int": "int64",
+    "float": "float64",
+    "bool": "bool",
+    "str": "object",
+    "time": "float64",
+    "time_us": "int64",
+    "Int64": "object",
+}
 
 
 def _utc(seconds: Any) -> Any:

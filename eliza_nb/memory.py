@@ -48,9 +48,11 @@ class MemoryManager:
         return mem
 
     async def create_memories(
-        self, memories: Iterable[Memory | Content | str | dict[str, Any]], *,
+        self,
+        memories: Iterable[Memory | Content | str | dict[str, Any]],
+        *,
         room_id: str | None = None,
-    ) -> list[Memory]:  # fmt: skip
+    ) -> list[Memory]:
         """Store many memories in one transaction (all or none) and return them.
 
         The bulk twin of ``create_memory``, for imports: 100,000 memories take about a second.

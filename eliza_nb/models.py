@@ -70,8 +70,13 @@ class ModelType(StrEnum):
 TEXT_MODELS = (ModelType.TEXT_LARGE, ModelType.TEXT_SMALL)
 """The text models the agent loop asks, in order of preference."""
 
-MODEL_COLUMNS = (("model_type", "object"), ("plugin", "object"), ("priority", "int64"),
-                 ("handler", "object"), ("serving", "bool"))  # fmt: skip
+MODEL_COLUMNS = (
+    ("model_type", "object"),
+    ("plugin", "object"),
+    ("priority", "int64"),
+    ("handler", "object"),
+    ("serving", "bool"),
+)
 
 
 def model_key(value: object) -> str:
@@ -81,8 +86,9 @@ def model_key(value: object) -> str:
         ValidationError: ``value`` is not a non-empty string.
     """
     if not isinstance(value, str) or not value.strip():
-        raise ValidationError(f"a model type must be a ModelType or a name, got {value!r}",
-                              field="model_type")  # fmt: skip
+        raise ValidationError(
+            f"a model type must be a ModelType or a name, got {value!r}", field="model_type"
+        )
     return str(value).strip().upper()
 
 
@@ -94,16 +100,21 @@ def normalize_models(plugin: str, models: object) -> dict[str, ModelHandler]:
             take ``(runtime, params)``.
     """
     if not isinstance(models, Mapping):
-        raise ValidationError(f"Plugin {plugin!r}: field 'models' must be a dict of model type "
-                              f"-> handler, got {type(models).__name__}", field="models",
-                              plugin=plugin)  # fmt: skip
+        raise ValidationError(
+            f"Plugin {plugin!r}: field 'models' must be a dict of model type "
+            f"-> handler, got {type(models).__name__}",
+            field="models",
+            plugin=plugin,
+        )
     out: dict[str, ModelHandler] = {}
     for key, handler in models.items():
         name = model_key(key)
         if not callable(handler) or accepted_arity(handler, 2) < 2:
-            raise ValidationError(f"Plugin {plugin!r}: model {name} must be a function "
-                                  "handler(runtime, params)", field="models",
-                                  plugin=plugin)  # fmt: skip
+            raise ValidationError(
+                f"Plugin {plugin!r}: model {name} must be a function handler(runtime, params)",
+                field="models",
+                plugin=plugin,
+            )
         out[name] = handler
     return out
 
@@ -211,8 +222,11 @@ async def embed_text(runtime: AgentRuntime, text: str) -> list[float] | None:
     if not isinstance(vector, list | tuple) or not all(
         isinstance(x, int | float) and not isinstance(x, bool) for x in vector
     ):
-        raise ValidationError(f"{entry.plugin}: TEXT_EMBEDDING must return a list of numbers, "
-                              f"got {type(vector).__name__}", field="embedding")  # fmt: skip
+        raise ValidationError(
+            f"{entry.plugin}: TEXT_EMBEDDING must return a list of numbers, "
+            f"got {type(vector).__name__}",
+            field="embedding",
+        )
     return [float(x) for x in vector]
 
 
@@ -231,9 +245,18 @@ async def embed_memory(runtime: AgentRuntime, memory: Memory) -> Memory:
         vector = await embed_text(runtime, memory.content.text)
     except Exception as exc:
         info = error_info(exc, runtime.settings.masker, code="EMBEDDING_ERROR")
-        runtime.metrics.errors.append((time.time(), None, "", ModelType.TEXT_EMBEDDING.value,
-                                       info.code, info.error_type, info.message,
-                                       info.traceback))  # fmt: skip
+        runtime.metrics.errors.append(
+            (
+                time.time(),
+                None,
+                "",
+                ModelType.TEXT_EMBEDDING.value,
+                info.code,
+                info.error_type,
+                info.message,
+                info.traceback,
+            )
+        )
         log.warning("embedding failed, memory stored without one: %s", info.message)
         return memory
     return memory.model_copy(update={"embedding": vector})

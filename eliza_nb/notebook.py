@@ -27,8 +27,12 @@ def execute_notebook(path: str | Path, *, timeout: int = 300, save: bool = False
 
     nb_path = Path(path)
     nb = nbformat.read(nb_path, as_version=4)  # type: ignore[no-untyped-call]
-    client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
-                            resources={"metadata": {"path": str(nb_path.parent)}})  # fmt: skip
+    client = NotebookClient(
+        nb,
+        timeout=timeout,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(nb_path.parent)}},
+    )
     client.execute()
     if save:
         nbformat.write(nb, nb_path)  # type: ignore[no-untyped-call]

@@ -47,12 +47,27 @@ SETTINGS = frozenset({DEBUG_SETTING, LEVEL_SETTING, SLOW_SETTING})
 DEFAULT_SLOW_MS = 1000.0
 
 _ALIASES = {
-    "none": "none", "off": "none", "false": "none", "0": "none", "quiet": "none",
-    "basic": "basic", "on": "basic", "true": "basic", "1": "basic", "info": "basic",
-    "verbose": "verbose", "debug": "verbose", "2": "verbose", "all": "verbose",
-}  # fmt: skip
-_LEVELS = {"warning": logging.WARNING, "warn": logging.WARNING, "error": logging.ERROR,
-           "critical": logging.CRITICAL}  # fmt: skip
+    "none": "none",
+    "off": "none",
+    "false": "none",
+    "0": "none",
+    "quiet": "none",
+    "basic": "basic",
+    "on": "basic",
+    "true": "basic",
+    "1": "basic",
+    "info": "basic",
+    "verbose": "verbose",
+    "debug": "verbose",
+    "2": "verbose",
+    "all": "verbose",
+}
+_LEVELS = {
+    "warning": logging.WARNING,
+    "warn": logging.WARNING,
+    "error": logging.ERROR,
+    "critical": logging.CRITICAL,
+}
 _HANDLER_NAME = "eliza_nb-console"
 _perf_log = logging.getLogger("eliza_nb.performance")
 log = logging.getLogger("eliza_nb.observability")
@@ -113,8 +128,9 @@ def _ensure_handler(logger: logging.Logger) -> None:
         return
     handler = logging.StreamHandler()
     handler.set_name(_HANDLER_NAME)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s",
-                                           "%H:%M:%S"))  # fmt: skip
+    handler.setFormatter(
+        logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s", "%H:%M:%S")
+    )
     logger.addHandler(handler)  # propagation stays on: logging's last resort is then unused
 
 
@@ -141,13 +157,20 @@ def slow_threshold_ms(settings: _Settings) -> float:
     try:
         value = float(raw)
     except (TypeError, ValueError):
-        log.warning("%s=%r is not a number of milliseconds; using %g", SLOW_SETTING, raw,
-                    DEFAULT_SLOW_MS)  # fmt: skip
+        log.warning(
+            "%s=%r is not a number of milliseconds; using %g", SLOW_SETTING, raw, DEFAULT_SLOW_MS
+        )
         return DEFAULT_SLOW_MS
     return value if value > 0 else math.inf
 
 
 def warn_slow(plugin: str, action: str, duration_ms: float, threshold_ms: float) -> None:
     """Log that a run took longer than the threshold (called only for slow runs)."""
-    _perf_log.warning("slow action %s.%s took %.0f ms (threshold %g ms, setting %s)",
-                      plugin, action, duration_ms, threshold_ms, SLOW_SETTING)  # fmt: skip
+    _perf_log.warning(
+        "slow action %s.%s took %.0f ms (threshold %g ms, setting %s)",
+        plugin,
+        action,
+        duration_ms,
+        threshold_ms,
+        SLOW_SETTING,
+    )

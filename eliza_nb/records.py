@@ -78,8 +78,17 @@ class MetricsRecorder:
     written there (see :meth:`attach`), which is where frames read the history from.
     """
 
-    __slots__ = ("__weakref__", "_flushed", "_lock", "_sink", "_stop", "custom", "errors",
-                 "runs", "session_id")  # fmt: skip
+    __slots__ = (
+        "__weakref__",
+        "_flushed",
+        "_lock",
+        "_sink",
+        "_stop",
+        "custom",
+        "errors",
+        "runs",
+        "session_id",
+    )
 
     def __init__(self) -> None:
         # Tuples are appended directly by the runtime: RunRow/ErrorRow give the field order.
@@ -144,8 +153,13 @@ class MetricsRecorder:
         t0 = time.perf_counter()
         sink.write_records(self.session_id, runs[r0:r1], errors[e0:e1])
         self._flushed = (r1, e1)
-        log.debug("flushed %d runs and %d errors of session %d in %.1f ms", r1 - r0, e1 - e0,
-                  self.session_id, (time.perf_counter() - t0) * 1e3)  # fmt: skip
+        log.debug(
+            "flushed %d runs and %d errors of session %d in %.1f ms",
+            r1 - r0,
+            e1 - e0,
+            self.session_id,
+            (time.perf_counter() - t0) * 1e3,
+        )
         return r1 - r0 + e1 - e0
 
     def close(self) -> None:
@@ -164,8 +178,11 @@ class MetricsRecorder:
                 self._write_pending()
                 sink.close_session(self.session_id)
             except StoreError as exc:
-                log.error("could not write the last run records of session %d: %s",
-                          self.session_id, exc.message)  # fmt: skip
+                log.error(
+                    "could not write the last run records of session %d: %s",
+                    self.session_id,
+                    exc.message,
+                )
             finally:
                 self._sink = None
                 _LIVE.discard(self)
@@ -204,8 +221,10 @@ class MetricsRecorder:
 
     def __repr__(self) -> str:
         where = "in memory" if self._sink is None else f"flushed to {self._sink!r}"
-        return (f"MetricsRecorder(session={self.session_id}, runs={len(self.runs)}, "
-                f"errors={len(self.errors)}, {where})")  # fmt: skip
+        return (
+            f"MetricsRecorder(session={self.session_id}, runs={len(self.runs)}, "
+            f"errors={len(self.errors)}, {where})"
+        )
 
 
 def _flush_loop(ref: weakref.ref[MetricsRecorder], stop: threading.Event, interval: float) -> None:

@@ -69,8 +69,11 @@ def _columns(
     if isinstance(columns, str):
         columns = [columns]
     if columns is None:
-        return [c for c in baseline.columns if c in new.columns
-                and c not in keys and c not in VOLATILE_COLUMNS]  # fmt: skip
+        return [
+            c
+            for c in baseline.columns
+            if c in new.columns and c not in keys and c not in VOLATILE_COLUMNS
+        ]
     return list(columns)
 
 
@@ -127,8 +130,9 @@ def _equal(a: pd.Series, b: pd.Series, rtol: float) -> np.ndarray[Any, Any]:
         x, y = a.to_numpy(dtype=float, na_value=np.nan), b.to_numpy(dtype=float, na_value=np.nan)
         close: np.ndarray[Any, Any] = np.isclose(x, y, rtol=rtol, atol=0.0, equal_nan=True)
         return close
-    return np.fromiter((_same(x, y, rtol) for x, y in zip(a, b, strict=True)), dtype=bool,
-                       count=len(a))  # fmt: skip
+    return np.fromiter(
+        (_same(x, y, rtol) for x, y in zip(a, b, strict=True)), dtype=bool, count=len(a)
+    )
 
 
 def compare_runs(
@@ -168,8 +172,15 @@ def compare_runs(
     cols = _columns(baseline_df, new_df, keys, columns)
     _check_frame(baseline_df, "baseline", [*keys, *cols], keys)
     _check_frame(new_df, "new", [*keys, *cols], keys)
-    merged = pd.merge(baseline_df[[*keys, *cols]], new_df[[*keys, *cols]], on=keys, how="outer",
-                      suffixes=("_baseline", "_new"), indicator=True, sort=True)  # fmt: skip
+    merged = pd.merge(
+        baseline_df[[*keys, *cols]],
+        new_df[[*keys, *cols]],
+        on=keys,
+        how="outer",
+        suffixes=("_baseline", "_new"),
+        indicator=True,
+        sort=True,
+    )
     where = merged.pop("_merge").astype(str).to_numpy()
     both = where == "both"
     differs = {c: both & ~_equal(merged[f"{c}_baseline"], merged[f"{c}_new"], rtol) for c in cols}
@@ -181,8 +192,9 @@ def compare_runs(
     change[where == "right_only"] = "added"
     names = [", ".join(c for c in cols if differs[c][i]) for i in range(len(merged))]
     merged.insert(len(keys), "change", pd.Series(change, index=merged.index, dtype=object))
-    merged.insert(len(keys) + 1, "changed_columns",
-                  pd.Series(names, index=merged.index, dtype=object))  # fmt: skip
+    merged.insert(
+        len(keys) + 1, "changed_columns", pd.Series(names, index=merged.index, dtype=object)
+    )
     pairs = [f"{c}_{side}" for c in cols for side in ("baseline", "new")]
     out: pd.DataFrame = merged.loc[~both | changed, [*keys, "change", "changed_columns", *pairs]]
     return out.reset_index(drop=True)

@@ -76,8 +76,9 @@ class AgentRuntime(RuntimeViews):
             raise ValidationError("character must be a Character or a file path", field="character")
         self.character = character
         self.agent_id = character.name if character else "agent"
-        self.settings = Settings(settings, character.settings if character else None,
-                                 use_env=use_env)  # fmt: skip
+        self.settings = Settings(
+            settings, character.settings if character else None, use_env=use_env
+        )
         if not isinstance(database, str | Path) and not callable(
             getattr(database, "create_memory", None)
         ):
@@ -107,10 +108,14 @@ class AgentRuntime(RuntimeViews):
 
     # -- settings -----------------------------------------------------------------------
     def get_setting(self, key: str, default: Any = None) -> Any:
-        """Resolve a setting: explicit, character secrets, character settings, env, plugin defaults."""
+        """Resolve a setting: explicit, character secrets, character settings, env, plugin defaults.
+
+        Returns ``default`` when no layer has the key.
+        """
         if not isinstance(key, str):
-            raise ValidationError(f"setting keys are strings, got {type(key).__name__}",
-                                  field="key")  # fmt: skip
+            raise ValidationError(
+                f"setting keys are strings, got {type(key).__name__}", field="key"
+            )
         return self.settings.get(key, default)
 
     async def set_setting(self, key: str, value: Any) -> None:
@@ -145,8 +150,9 @@ class AgentRuntime(RuntimeViews):
                 await self._load(old)
             raise
         log.info("registered plugin %s %s", plugin.name, plugin.version)
-        await self.emit(EventType.PLUGIN_REGISTERED, {"plugin": plugin.name,
-                                                      "version": plugin.version})  # fmt: skip
+        await self.emit(
+            EventType.PLUGIN_REGISTERED, {"plugin": plugin.name, "version": plugin.version}
+        )
 
     async def register_plugins(self, plugins: Iterable[Plugin]) -> None:
         """Register several plugins, each after its ``dependencies`` (then by ``priority``).
@@ -175,7 +181,8 @@ class AgentRuntime(RuntimeViews):
         if missing:
             raise ConfigurationError(
                 f"Plugin {plugin.name!r}: Missing required settings: {', '.join(missing)}. "
-                "Set them with runtime.set_setting, AgentRuntime(settings=...), or the environment.",
+                "Set them with runtime.set_setting, AgentRuntime(settings=...) "
+                "or the environment.",
                 details={"plugin": plugin.name, "missing": missing},
             )
 
@@ -262,8 +269,10 @@ class AgentRuntime(RuntimeViews):
 
     def get_service(self, service_type: str | type[Service]) -> Any:
         """The running service of that type (a ``service_type`` string or class), or None."""
-        key = service_type if isinstance(service_type, str) else getattr(
-            service_type, "service_type", None
+        key = (
+            service_type
+            if isinstance(service_type, str)
+            else getattr(service_type, "service_type", None)
         )
         if not isinstance(key, str):
             raise ValidationError(
@@ -306,7 +315,8 @@ class AgentRuntime(RuntimeViews):
                 content = Content.model_validate(message)
             else:
                 raise ValidationError(
-                    f"message must be text, a dict, Content or Memory, got {type(message).__name__}",
+                    "message must be text, a dict, Content or Memory, "
+                    f"got {type(message).__name__}",
                     field="message",
                 )
         except ElizaError:
@@ -314,13 +324,15 @@ class AgentRuntime(RuntimeViews):
         except Exception as exc:
             raise ValidationError(f"message is malformed: {exc}", field="message") from None
         _check_text(content.text, "text")
-        return Memory(user_id=user_id, agent_id=self.agent_id, room_id=room_id or "default",
-                      content=content)  # fmt: skip
+        return Memory(
+            user_id=user_id, agent_id=self.agent_id, room_id=room_id or "default", content=content
+        )
 
     def _find(self, name: str) -> tuple[Action, str]:
         if not isinstance(name, str):
-            raise ValidationError(f"the action name must be a string, got {type(name).__name__}",
-                                  field="name")  # fmt: skip
+            raise ValidationError(
+                f"the action name must be a string, got {type(name).__name__}", field="name"
+            )
         entry = self.registry.find(name)
         if entry is None:
             raise ActionNotFoundError(
@@ -357,13 +369,15 @@ class AgentRuntime(RuntimeViews):
         elif isinstance(options, Mapping):
             opts = dict(options)
         else:
-            raise ValidationError(f"options must be a dict, got {type(options).__name__}",
-                                  field="options")  # fmt: skip
+            raise ValidationError(
+                f"options must be a dict, got {type(options).__name__}", field="options"
+            )
         if timeout is not None and (
             isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0
         ):
-            raise ValidationError(f"timeout must be a positive number of seconds, got {timeout!r}",
-                                  field="timeout")  # fmt: skip
+            raise ValidationError(
+                f"timeout must be a positive number of seconds, got {timeout!r}", field="timeout"
+            )
         limit = timeout or action.timeout or self.default_timeout
         if self.events.watching_actions:  # ACTION_STARTED/COMPLETED only when someone listens
             return await self._observed(action, plugin, msg, state, opts, limit)
@@ -380,19 +394,34 @@ class AgentRuntime(RuntimeViews):
         return await run_batch(self, action, inputs, **kwargs)
 
     async def _execute(
-        self, action: Action, plugin: str, msg: Memory, state: State | None,
-        opts: dict[str, Any], limit: float | None,
-    ) -> ActionResult:  # fmt: skip
+        self,
+        action: Action,
+        plugin: str,
+        msg: Memory,
+        state: State | None,
+        opts: dict[str, Any],
+        limit: float | None,
+    ) -> ActionResult:
         run_id = next(self._run_ids)
         responses: list[Content] = []
         started = time.time()
         t0 = time.perf_counter()
         try:
             if action.validate is not None and not await self._validate(action, msg, state):
-                return self._failed(run_id, action, plugin, msg, started, t0, responses,
-                                    ErrorInfo(code="VALIDATION_FAILED",
-                                              message=f"{action.name}: validate returned False",
-                                              error_type="ValidationFailed"))  # fmt: skip
+                return self._failed(
+                    run_id,
+                    action,
+                    plugin,
+                    msg,
+                    started,
+                    t0,
+                    responses,
+                    ErrorInfo(
+                        code="VALIDATION_FAILED",
+                        message=f"{action.name}: validate returned False",
+                        error_type="ValidationFailed",
+                    ),
+                )
             value = action.handler(self, msg, state, opts, Callback(responses))  # type: ignore[misc]
             # A sync wrapper (lambda, decorator) around an async function returns a coroutine.
             if action.handler_is_async or asyncio.iscoroutine(value):
@@ -401,8 +430,11 @@ class AgentRuntime(RuntimeViews):
                 raise TimeoutError  # a sync handler cannot be interrupted: judged afterwards
             success, text, data, err = fold_return(value, responses)
         except asyncio.CancelledError as exc:
-            info = ErrorInfo(code="CANCELLED", message=f"{action.name} was cancelled",
-                             error_type="CancelledError")  # fmt: skip
+            info = ErrorInfo(
+                code="CANCELLED",
+                message=f"{action.name} was cancelled",
+                error_type="CancelledError",
+            )
             task = asyncio.current_task()
             if task is not None and not task.cancelling():
                 # Nobody cancelled this run: the handler raised it (a cancelled inner task).
@@ -412,30 +444,49 @@ class AgentRuntime(RuntimeViews):
             self._failed(run_id, action, plugin, msg, started, t0, responses, info)
             raise
         except KeyboardInterrupt:  # the kernel's interrupt inside a sync handler
-            self._failed(run_id, action, plugin, msg, started, t0, responses,
-                         ErrorInfo(code="CANCELLED", message=f"{action.name} was interrupted",
-                                   error_type="KeyboardInterrupt"))  # fmt: skip
+            self._failed(
+                run_id,
+                action,
+                plugin,
+                msg,
+                started,
+                t0,
+                responses,
+                ErrorInfo(
+                    code="CANCELLED",
+                    message=f"{action.name} was interrupted",
+                    error_type="KeyboardInterrupt",
+                ),
+            )
             raise
         except TimeoutError as own:
             if limit is None:  # the handler's own TimeoutError (a remote call), not a timeout=
                 return await self._crashed(run_id, action, plugin, msg, started, t0, responses, own)
-            late = ActionTimeoutError(f"{action.name} timed out after {limit} s; pass a larger "
-                                      "timeout= or make the handler faster")  # fmt: skip
+            late = ActionTimeoutError(
+                f"{action.name} timed out after {limit} s; pass a larger "
+                "timeout= or make the handler faster"
+            )
             return await self._crashed(run_id, action, plugin, msg, started, t0, responses, late)
         except (Exception, SystemExit) as exc:  # sys.exit() in a handler must not stop the loop
             return await self._crashed(run_id, action, plugin, msg, started, t0, responses, exc)
         duration = (time.perf_counter() - t0) * 1000.0
         if not success:
-            info = ErrorInfo(code="HANDLER_ERROR", message=self.settings.masker.mask(err or ""),
-                             error_type="HandlerFailure")  # fmt: skip
+            info = ErrorInfo(
+                code="HANDLER_ERROR",
+                message=self.settings.masker.mask(err or ""),
+                error_type="HandlerFailure",
+            )
             return self._failed(run_id, action, plugin, msg, started, t0, responses, info)
         self.metrics.runs.append(
             (run_id, plugin, action.name, started, duration, True, None, msg.room_id)
         )
         if duration > self._slow_ms:
             observability.warn_slow(plugin, action.name, duration, self._slow_ms)
-        return self._notify(ActionResult(run_id, action.name, plugin, True, text, data,
-                                         responses, None, started, duration))  # fmt: skip
+        return self._notify(
+            ActionResult(
+                run_id, action.name, plugin, True, text, data, responses, None, started, duration
+            )
+        )
 
     async def _validate(self, action: Action, msg: Memory, state: State | None) -> bool:
         ok = action.validate(self, msg, state)  # type: ignore[misc]
@@ -444,20 +495,40 @@ class AgentRuntime(RuntimeViews):
         return bool(ok)
 
     def _failed(
-        self, run_id: int, action: Action, plugin: str, msg: Memory, started: float,
-        t0: float, responses: list[Content], info: ErrorInfo,
-    ) -> ActionResult:  # fmt: skip
+        self,
+        run_id: int,
+        action: Action,
+        plugin: str,
+        msg: Memory,
+        started: float,
+        t0: float,
+        responses: list[Content],
+        info: ErrorInfo,
+    ) -> ActionResult:
         duration = (time.perf_counter() - t0) * 1000.0
         self.metrics.runs.append(
             (run_id, plugin, action.name, started, duration, False, info.code, msg.room_id)
         )
         if duration > self._slow_ms:
             observability.warn_slow(plugin, action.name, duration, self._slow_ms)
-        self.metrics.errors.append((time.time(), run_id, plugin, action.name, info.code,
-                                    info.error_type, info.message, info.traceback))  # fmt: skip
+        self.metrics.errors.append(
+            (
+                time.time(),
+                run_id,
+                plugin,
+                action.name,
+                info.code,
+                info.error_type,
+                info.message,
+                info.traceback,
+            )
+        )
         log.warning("%s.%s failed [%s]: %s", plugin, action.name, info.code, info.message)
-        return self._notify(ActionResult(run_id, action.name, plugin, False, None, None,
-                                         responses, info, started, duration))  # fmt: skip
+        return self._notify(
+            ActionResult(
+                run_id, action.name, plugin, False, None, None, responses, info, started, duration
+            )
+        )
 
     def _notify(self, result: ActionResult) -> ActionResult:
         for listener in self.run_listeners:
@@ -468,9 +539,16 @@ class AgentRuntime(RuntimeViews):
         return result
 
     async def _crashed(
-        self, run_id: int, action: Action, plugin: str, msg: Memory, started: float,
-        t0: float, responses: list[Content], exc: BaseException,
-    ) -> ActionResult:  # fmt: skip
+        self,
+        run_id: int,
+        action: Action,
+        plugin: str,
+        msg: Memory,
+        started: float,
+        t0: float,
+        responses: list[Content],
+        exc: BaseException,
+    ) -> ActionResult:
         info = error_info(exc, self.settings.masker)
         result = self._failed(run_id, action, plugin, msg, started, t0, responses, info)
         owner = self.registry.plugins.get(plugin)
@@ -484,8 +562,18 @@ class AgentRuntime(RuntimeViews):
             await call_hook(getattr(plugin, hook), arg)
         except Exception as exc:
             info = error_info(exc, self.settings.masker, code="PLUGIN_ERROR")
-            self.metrics.errors.append((time.time(), None, plugin.name, hook, info.code,
-                                        info.error_type, info.message, info.traceback))  # fmt: skip
+            self.metrics.errors.append(
+                (
+                    time.time(),
+                    None,
+                    plugin.name,
+                    hook,
+                    info.code,
+                    info.error_type,
+                    info.message,
+                    info.traceback,
+                )
+            )
             log.error("%s.%s raised: %s", plugin.name, hook, info.message)
 
     async def _quietly(self, awaitable: Awaitable[Any]) -> None:
@@ -538,8 +626,10 @@ class AgentRuntime(RuntimeViews):
 
     def __repr__(self) -> str:
         plugins = ", ".join(self.registry.plugins) or "none"
-        return (f"AgentRuntime(agent={self.agent_id!r}, plugins=[{plugins}], "
-                f"runs={len(self.metrics.runs)}, errors={len(self.metrics.errors)})")
+        return (
+            f"AgentRuntime(agent={self.agent_id!r}, plugins=[{plugins}], "
+            f"runs={len(self.metrics.runs)}, errors={len(self.metrics.errors)})"
+        )
 
     def _repr_html_(self) -> str:
         from eliza_nb.kernel.display import runtime_html
@@ -562,8 +652,9 @@ class AgentRuntime(RuntimeViews):
 def _room_str(room_id: Any) -> str:
     if isinstance(room_id, uuid.UUID):
         return str(room_id)
-    raise ValidationError(f"room_id must be a string, got {type(room_id).__name__}",
-                          field="room_id")  # fmt: skip
+    raise ValidationError(
+        f"room_id must be a string, got {type(room_id).__name__}", field="room_id"
+    )
 
 
 def _check_text(text: str, field: str) -> None:
@@ -573,8 +664,10 @@ def _check_text(text: str, field: str) -> None:
     try:
         text.encode("utf-8")
     except UnicodeEncodeError as exc:
-        raise ValidationError(f"message {field} is not valid Unicode: lone surrogate at "
-                              f"position {exc.start}", field=field) from None  # fmt: skip
+        raise ValidationError(
+            f"message {field} is not valid Unicode: lone surrogate at position {exc.start}",
+            field=field,
+        ) from None
 
 
 def _check_memory(memory: Memory) -> Memory:

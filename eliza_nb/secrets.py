@@ -209,9 +209,11 @@ class SecretStore:
             raise self._malformed(f"not readable JSON ({exc})") from None
         entries = doc.get("secrets") if isinstance(doc, dict) else None
         if not isinstance(entries, dict) or not all(
-            isinstance(v, dict) and isinstance(v.get("nonce"), str)
-            and isinstance(v.get("ciphertext"), str) for v in entries.values()
-        ):  # fmt: skip
+            isinstance(v, dict)
+            and isinstance(v.get("nonce"), str)
+            and isinstance(v.get("ciphertext"), str)
+            for v in entries.values()
+        ):
             raise self._malformed("expected {'secrets': {name: {'nonce', 'ciphertext'}}}")
         return entries
 

@@ -26,7 +26,7 @@ _MIN_SECRET_LEN = 3
 
 
 def is_secret_key(key: str, marked: Iterable[str] = ()) -> bool:
-    """True if ``key`` names a secret: its name ends in KEY/TOKEN/SECRET/PASSWORD or it is marked."""
+    """True if ``key`` names a secret: it ends in KEY/TOKEN/SECRET/PASSWORD or it is marked."""
     upper = key.upper()
     return upper.endswith(_SECRET_SUFFIXES) or key in marked
 

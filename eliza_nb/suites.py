@@ -49,8 +49,14 @@ __all__ = [
     "run_suites",
 ]
 
-RESULT_COLUMNS = (("plugin", "object"), ("suite", "object"), ("test", "object"),
-                  ("passed", "bool"), ("duration_ms", "float64"), ("error", "object"))  # fmt: skip
+RESULT_COLUMNS = (
+    ("plugin", "object"),
+    ("suite", "object"),
+    ("test", "object"),
+    ("passed", "bool"),
+    ("duration_ms", "float64"),
+    ("error", "object"),
+)
 
 
 @dataclass(eq=False)
@@ -69,11 +75,13 @@ class TestCase:
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name.strip():
-            raise ValidationError(f"TestCase: name must be a non-empty string, got {self.name!r}",
-                                  field="name")  # fmt: skip
+            raise ValidationError(
+                f"TestCase: name must be a non-empty string, got {self.name!r}", field="name"
+            )
         if not callable(self.fn):
-            raise ValidationError(f"TestCase {self.name!r}: fn must be a function fn(runtime)",
-                                  field="fn")  # fmt: skip
+            raise ValidationError(
+                f"TestCase {self.name!r}: fn must be a function fn(runtime)", field="fn"
+            )
         self.is_async = is_async_callable(self.fn)
 
 
@@ -84,9 +92,11 @@ def _as_case(suite: str, item: object) -> TestCase:
         return TestCase(item["name"], item["fn"])
     if callable(item):
         return TestCase(getattr(item, "__name__", repr(item)), item)
-    raise ValidationError(f"TestSuite {suite!r}: tests must be TestCase objects, "
-                          f"{{'name', 'fn'}} dicts or functions, got {item!r}",
-                          field="tests")  # fmt: skip
+    raise ValidationError(
+        f"TestSuite {suite!r}: tests must be TestCase objects, "
+        f"{{'name', 'fn'}} dicts or functions, got {item!r}",
+        field="tests",
+    )
 
 
 @dataclass(eq=False)
@@ -104,8 +114,9 @@ class TestSuite:
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name.strip():
-            raise ValidationError(f"TestSuite: name must be a non-empty string, got {self.name!r}",
-                                  field="name")  # fmt: skip
+            raise ValidationError(
+                f"TestSuite: name must be a non-empty string, got {self.name!r}", field="name"
+            )
         if isinstance(self.tests, str | bytes) or not isinstance(self.tests, Sequence):
             raise ValidationError(f"TestSuite {self.name!r}: tests must be a list", field="tests")
         self.tests = [_as_case(self.name, t) for t in self.tests]
@@ -118,15 +129,21 @@ def normalize_suites(plugin: str, suites: object) -> list[TestSuite]:
         ValidationError: the field or one of its suites is malformed (the plugin is named).
     """
     if isinstance(suites, str | bytes | Mapping) or not isinstance(suites, Sequence):
-        raise ValidationError(f"Plugin {plugin!r}: field 'tests' must be a list of TestSuite",
-                              field="tests", plugin=plugin)  # fmt: skip
+        raise ValidationError(
+            f"Plugin {plugin!r}: field 'tests' must be a list of TestSuite",
+            field="tests",
+            plugin=plugin,
+        )
     out: list[TestSuite] = []
     for suite in suites:
         if isinstance(suite, Mapping) and "name" in suite:
             suite = TestSuite(suite["name"], list(suite.get("tests", [])))
         if not isinstance(suite, TestSuite):
-            raise ValidationError(f"Plugin {plugin!r}: field 'tests' holds {suite!r}, expected "
-                                  "a TestSuite", field="tests", plugin=plugin)  # fmt: skip
+            raise ValidationError(
+                f"Plugin {plugin!r}: field 'tests' holds {suite!r}, expected a TestSuite",
+                field="tests",
+                plugin=plugin,
+            )
         out.append(suite)
     return out
 
@@ -180,8 +197,9 @@ async def run_suites(
         for suite in plugin.tests:
             for case in suite.tests:
                 out = await run_case(runtime, case, timeout)
-                rows.append((plugin.name, suite.name, case.name, out.passed, out.duration_ms,
-                             out.error))  # fmt: skip
+                rows.append(
+                    (plugin.name, suite.name, case.name, out.passed, out.duration_ms, out.error)
+                )
     return results_frame(rows)
 
 

@@ -101,15 +101,35 @@ def quick_message(text: str, user_id: str, agent_id: str, room_id: str) -> Memor
     costs more than the whole rest of an action dispatch. Every value here is known good.
     """
     content = Content.__new__(Content)
-    _set(content, "__dict__", {"text": text, "action": None, "source": None, "url": None,
-                               "in_reply_to": None, "attachments": []})  # fmt: skip
+    _set(
+        content,
+        "__dict__",
+        {
+            "text": text,
+            "action": None,
+            "source": None,
+            "url": None,
+            "in_reply_to": None,
+            "attachments": [],
+        },
+    )
     _set(content, "__pydantic_fields_set__", {"text"})
     _set(content, "__pydantic_extra__", {})
     _set(content, "__pydantic_private__", None)
     memory = Memory.__new__(Memory)
-    _set(memory, "__dict__", {"id": new_id(), "user_id": user_id, "agent_id": agent_id,
-                              "room_id": room_id, "content": content, "embedding": None,
-                              "created_at": datetime.now(UTC)})  # fmt: skip
+    _set(
+        memory,
+        "__dict__",
+        {
+            "id": new_id(),
+            "user_id": user_id,
+            "agent_id": agent_id,
+            "room_id": room_id,
+            "content": content,
+            "embedding": None,
+            "created_at": datetime.now(UTC),
+        },
+    )
     _set(memory, "__pydantic_fields_set__", {"user_id", "agent_id", "room_id", "content"})
     _set(memory, "__pydantic_extra__", None)
     _set(memory, "__pydantic_private__", None)

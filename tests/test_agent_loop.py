@@ -68,8 +68,14 @@ def c3po(fixtures_dir: Path) -> Character:
 @pytest.fixture
 async def agent(c3po: Character) -> Any:
     rt = AgentRuntime(character=c3po, settings={"SERVICE_TOKEN": "tok-secret-42"}, use_env=False)
-    await rt.register_plugin(Plugin(name="protocol", actions=[greet, translate, broken],
-                                    providers=[clock], evaluators=[reflect]))  # fmt: skip
+    await rt.register_plugin(
+        Plugin(
+            name="protocol",
+            actions=[greet, translate, broken],
+            providers=[clock],
+            evaluators=[reflect],
+        )
+    )
     yield rt
     await rt.aclose()
 
@@ -137,8 +143,9 @@ async def test_the_model_chooses_an_action_and_the_loop_runs_it(agent: AgentRunt
     model = await with_model(agent, decision("Oh my! Hello.", "GREET", thought="A greeting."))
     results = await agent.process_message("Good day, droid", room_id="bridge")
     assert [(r.action, r.plugin, r.success) for r in results] == [
-        ("TEXT_LARGE", "deterministic-model", True), ("GREET", "protocol", True)
-    ]  # fmt: skip
+        ("TEXT_LARGE", "deterministic-model", True),
+        ("GREET", "protocol", True),
+    ]
     assert results[0].text == "Oh my! Hello."
     assert results[0].data == {"thought": "A greeting.", "actions": ["GREET"]}
     assert texts(agent) == [
@@ -149,8 +156,9 @@ async def test_the_model_chooses_an_action_and_the_loop_runs_it(agent: AgentRunt
     assert reflections == ["Good day, droid"]
     metrics = agent.metrics_frame()
     assert metrics[["action", "success", "room_id"]].values.tolist() == [
-        ["TEXT_LARGE", True, "bridge"], ["GREET", True, "bridge"]
-    ]  # fmt: skip
+        ["TEXT_LARGE", True, "bridge"],
+        ["GREET", True, "bridge"],
+    ]
     params = next(p for kind, p in model.calls if kind == "TEXT_LARGE")
     assert params["message"] == "Good day, droid"
     assert params["actions"] == ["BROKEN", "GREET", "TRANSLATE"]
@@ -175,8 +183,11 @@ async def test_several_actions_run_in_order(agent: AgentRuntime) -> None:
     await with_model(agent, decision("", "TRANSLATE", "REPLY", "greet"))
     results = await agent.process_message("go")
     assert [r.action for r in results] == ["TEXT_LARGE", "TRANSLATE", "GREET"]
-    assert [t for _, t in texts(agent)] == ["go", "Translated.",
-        "Greetings! I am fluent in over six million forms of communication."]  # fmt: skip
+    assert [t for _, t in texts(agent)] == [
+        "go",
+        "Translated.",
+        "Greetings! I am fluent in over six million forms of communication.",
+    ]
 
 
 async def test_ignore_says_nothing(agent: AgentRuntime) -> None:
@@ -195,8 +206,11 @@ async def test_an_unparsable_answer_is_a_model_error_with_a_reply(agent: AgentRu
     assert len(results) == 1  # no action ran
     assert texts(agent)[-1] == ("C-3PO", step.text)
     err = agent.errors_frame().iloc[-1]
-    assert (err["code"], err["action"], err["plugin"]) == ("MODEL_ERROR", "TEXT_LARGE",
-                                                           "deterministic-model")  # fmt: skip
+    assert (err["code"], err["action"], err["plugin"]) == (
+        "MODEL_ERROR",
+        "TEXT_LARGE",
+        "deterministic-model",
+    )
     assert "I think I should greet them." in err["message"]
     assert reflections == ["hello"]  # evaluators still run
 
@@ -205,8 +219,10 @@ async def test_an_unknown_action_is_recorded_and_answered(agent: AgentRuntime) -
     await with_model(agent, decision("On it.", "FLY_SHIP", "GREET"))
     results = await agent.process_message("fly us out")
     assert [(r.action, r.success, r.error_code) for r in results] == [
-        ("TEXT_LARGE", True, None), ("FLY_SHIP", False, "ACTION_NOT_FOUND"), ("GREET", True, None)
-    ]  # fmt: skip
+        ("TEXT_LARGE", True, None),
+        ("FLY_SHIP", False, "ACTION_NOT_FOUND"),
+        ("GREET", True, None),
+    ]
     reply = "Sorry, I cannot do FLY_SHIP: there is no such action (ACTION_NOT_FOUND)."
     assert results[1].responses[0].text == reply
     assert ("C-3PO", reply) in texts(agent)
@@ -231,8 +247,11 @@ async def test_a_model_that_hangs_times_out(agent: AgentRuntime) -> None:
 
 
 async def test_a_model_error_keeps_its_code(agent: AgentRuntime) -> None:
-    await with_model(agent, ApiError("upstream 503", status=503, code="API_SERVER_ERROR"),
-                     RuntimeError("driver crashed"))  # fmt: skip
+    await with_model(
+        agent,
+        ApiError("upstream 503", status=503, code="API_SERVER_ERROR"),
+        RuntimeError("driver crashed"),
+    )
     first = await agent.process_message("one")
     second = await agent.process_message("two")
     assert first[0].error_code == "API_SERVER_ERROR"
@@ -245,8 +264,10 @@ async def test_a_failing_action_does_not_stop_the_loop(agent: AgentRuntime) -> N
     await with_model(agent, decision("trying", "BROKEN", "GREET"))
     results = await agent.process_message("try")
     assert [(r.action, r.error_code) for r in results] == [
-        ("TEXT_LARGE", None), ("BROKEN", "HANDLER_ERROR"), ("GREET", None)
-    ]  # fmt: skip
+        ("TEXT_LARGE", None),
+        ("BROKEN", "HANDLER_ERROR"),
+        ("GREET", None),
+    ]
 
 
 async def test_a_bad_model_timeout_setting_falls_back(agent: AgentRuntime) -> None:

@@ -69,8 +69,11 @@ def test_requirements_cover_what_the_notebooks_import() -> None:
 def test_repo2docker_plans_the_build_without_docker() -> None:
     out = subprocess.run(
         [str(REPO2DOCKER), "--no-build", "--no-run", "--debug", str(ROOT)],
-        capture_output=True, text=True, timeout=120, check=True,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
     plan = out.stdout + out.stderr
     assert "binder/requirements.txt" in plan
     assert "./binder/postBuild" in plan
@@ -88,19 +91,34 @@ def test_fresh_environment_runs_the_quickstart(tmp_path: Path) -> None:
     shutil.copytree(ROOT, repo, ignore=shutil.ignore_patterns(".venv", ".git", "test-artifacts"))
     environ = {**os.environ, "PATH": f"{env_dir / 'bin'}{os.pathsep}{os.environ['PATH']}"}
     environ.pop("VIRTUAL_ENV", None)
-    subprocess.run([str(repo / "binder" / "postBuild")], cwd=repo, env=environ, check=True,
-                   timeout=300)  # fmt: skip
+    subprocess.run(
+        [str(repo / "binder" / "postBuild")], cwd=repo, env=environ, check=True, timeout=300
+    )
     executed = tmp_path / "quickstart.ipynb"
     subprocess.run(
-        [str(env_dir / "bin" / "jupyter"), "nbconvert", "--to", "notebook", "--execute",
-         "--allow-errors", "--output", str(executed),
-         str(repo / "notebooks" / "01-quickstart.ipynb")],
-        cwd=repo / "notebooks", env=environ, check=True, timeout=300,
-    )  # fmt: skip
+        [
+            str(env_dir / "bin" / "jupyter"),
+            "nbconvert",
+            "--to",
+            "notebook",
+            "--execute",
+            "--allow-errors",
+            "--output",
+            str(executed),
+            str(repo / "notebooks" / "01-quickstart.ipynb"),
+        ],
+        cwd=repo / "notebooks",
+        env=environ,
+        check=True,
+        timeout=300,
+    )
     nb = nbformat.read(executed, as_version=4)
     errors = [
-        o.ename for c in nb.cells if c.cell_type == "code"
-        for o in c.get("outputs", []) if o.output_type == "error"
-    ]  # fmt: skip
+        o.ename
+        for c in nb.cells
+        if c.cell_type == "code"
+        for o in c.get("outputs", [])
+        if o.output_type == "error"
+    ]
     # The quickstart demonstrates exactly two errors; anything else means a missing package.
     assert errors == ["ConfigurationError", "ActionNotFoundError"]

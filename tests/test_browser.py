@@ -189,12 +189,19 @@ def lab(served_notebooks: Path) -> Iterator[Server]:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     port, token = _free_port(), secrets.token_hex(16)
     cmd = [
-        str(BIN / "jupyter"), "lab", "--no-browser", "--allow-root",
-        "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}", "--ServerApp.port_retries=0",
-        f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={served_notebooks}",
-        "--LabApp.news_url=None", "--LabApp.extension_manager=readonly",
+        str(BIN / "jupyter"),
+        "lab",
+        "--no-browser",
+        "--allow-root",
+        "--ServerApp.ip=127.0.0.1",
+        f"--ServerApp.port={port}",
+        "--ServerApp.port_retries=0",
+        f"--IdentityProvider.token={token}",
+        f"--ServerApp.root_dir={served_notebooks}",
+        "--LabApp.news_url=None",
+        "--LabApp.extension_manager=readonly",
         "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
-    ]  # fmt: skip
+    ]
     env = _jupyter_env(served_notebooks.parent / "jupyter")
     server = _start(cmd, env, ARTIFACTS / "jupyterlab.log", port, token)
     try:
@@ -210,9 +217,14 @@ def voila(served_notebooks: Path) -> Iterator[Server]:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     port, token = _free_port(), secrets.token_hex(16)
     cmd = [
-        str(BIN / "voila"), str(served_notebooks / "app.ipynb"), "--no-browser",
-        "--Voila.ip=127.0.0.1", f"--port={port}", "--Voila.port_retries=0", f"--token={token}",
-    ]  # fmt: skip
+        str(BIN / "voila"),
+        str(served_notebooks / "app.ipynb"),
+        "--no-browser",
+        "--Voila.ip=127.0.0.1",
+        f"--port={port}",
+        "--Voila.port_retries=0",
+        f"--token={token}",
+    ]
     env = _jupyter_env(served_notebooks.parent / "voila")
     server = _start(cmd, env, ARTIFACTS / "voila.log", port, token)
     try:

@@ -42,9 +42,14 @@ def recorder(seen: list[tuple[str, dict[str, Any]]], name: str) -> Any:
 
 def test_event_types_are_the_elizaos_names() -> None:
     assert {e.value for e in EventType} == {
-        "MESSAGE_RECEIVED", "ACTION_STARTED", "ACTION_COMPLETED", "EVALUATOR_COMPLETED",
-        "PLUGIN_REGISTERED", "PLUGIN_UNREGISTERED", "SETTING_CHANGED",
-    }  # fmt: skip
+        "MESSAGE_RECEIVED",
+        "ACTION_STARTED",
+        "ACTION_COMPLETED",
+        "EVALUATOR_COMPLETED",
+        "PLUGIN_REGISTERED",
+        "PLUGIN_UNREGISTERED",
+        "SETTING_CHANGED",
+    }
 
 
 def test_plugin_events_are_checked_when_the_plugin_is_created() -> None:
@@ -120,8 +125,11 @@ async def test_action_events_surround_an_execution(runtime: AgentRuntime, seen: 
     ok = await runtime.execute_action("ping", "hi")
     bad = await runtime.execute_action("FAIL")
     assert [(n, p["action"]) for n, p in seen] == [
-        ("started", "PING"), ("completed", "PING"), ("started", "FAIL"), ("completed", "FAIL"),
-    ]  # fmt: skip
+        ("started", "PING"),
+        ("completed", "PING"),
+        ("started", "FAIL"),
+        ("completed", "FAIL"),
+    ]
     assert seen[0][1]["text"] == "hi"
     assert seen[1][1]["result"] is ok and seen[1][1]["success"] is True
     assert seen[3][1]["result"] is bad and seen[3][1]["error_code"] == "HANDLER_ERROR"
@@ -151,18 +159,24 @@ async def test_the_flag_follows_listeners_and_trace_actions(runtime: AgentRuntim
 
 
 async def test_messages_and_evaluators_emit_events(runtime: AgentRuntime, seen: list[Any]) -> None:
-    await runtime.register_plugin(Plugin(name="p", actions=[ping],
-                                         evaluators=[reflect, broken_reflect]))  # fmt: skip
+    await runtime.register_plugin(
+        Plugin(name="p", actions=[ping], evaluators=[reflect, broken_reflect])
+    )
     for name in ("MESSAGE_RECEIVED", "ACTION_COMPLETED", "EVALUATOR_COMPLETED"):
         runtime.on(name, recorder(seen, name))
     await runtime.process_message("please ping", room_id="lobby")
     names = [n for n, _ in seen]
-    assert names == ["MESSAGE_RECEIVED", "ACTION_COMPLETED", "EVALUATOR_COMPLETED",
-                     "EVALUATOR_COMPLETED"]  # fmt: skip
+    assert names == [
+        "MESSAGE_RECEIVED",
+        "ACTION_COMPLETED",
+        "EVALUATOR_COMPLETED",
+        "EVALUATOR_COMPLETED",
+    ]
     assert seen[0][1]["text"] == "please ping" and seen[0][1]["room_id"] == "lobby"
     assert [(p["evaluator"], p["success"]) for n, p in seen[2:]] == [
-        ("REFLECT", True), ("BROKEN_REFLECT", False)
-    ]  # fmt: skip
+        ("REFLECT", True),
+        ("BROKEN_REFLECT", False),
+    ]
 
 
 async def test_history_keeps_the_last_events() -> None:

@@ -32,8 +32,12 @@ def model_plugin(name: str, priority: int = 0, **models: Any) -> Plugin:
 # -- ModelType and the registry -----------------------------------------------------------
 def test_model_types_are_the_elizaos_names() -> None:
     assert [m.value for m in ModelType] == [
-        "TEXT_SMALL", "TEXT_LARGE", "TEXT_EMBEDDING", "OBJECT_SMALL", "OBJECT_LARGE"
-    ]  # fmt: skip
+        "TEXT_SMALL",
+        "TEXT_LARGE",
+        "TEXT_EMBEDDING",
+        "OBJECT_SMALL",
+        "OBJECT_LARGE",
+    ]
     assert ModelType.TEXT_SMALL == "TEXT_SMALL"
     assert model_key("text_small") == model_key(ModelType.TEXT_SMALL) == "TEXT_SMALL"
 
@@ -116,8 +120,9 @@ async def test_models_frame_lists_each_handler_and_who_serves(runtime: AgentRunt
     await runtime.register_plugin(model_plugin("high", 3, TEXT_SMALL=echo_model("h")))
     frame = runtime.models_frame()
     assert frame[["model_type", "plugin", "priority", "serving"]].values.tolist() == [
-        ["TEXT_SMALL", "high", 3, True], ["TEXT_SMALL", "low", 0, False]
-    ]  # fmt: skip
+        ["TEXT_SMALL", "high", 3, True],
+        ["TEXT_SMALL", "low", 0, False],
+    ]
 
 
 def test_register_model_rejects_a_non_callable(runtime: AgentRuntime) -> None:
@@ -176,8 +181,9 @@ async def test_the_deterministic_model_follows_its_script(runtime: AgentRuntime)
     async def later(params: dict[str, Any]) -> str:
         return f"computed from {params['prompt']}"
 
-    model = DeterministicModel(["first", {"k": 1}, later, ValueError("scripted failure")],
-                               default_text="default")  # fmt: skip
+    model = DeterministicModel(
+        ["first", {"k": 1}, later, ValueError("scripted failure")], default_text="default"
+    )
     await runtime.register_plugin(model.plugin)
     assert await runtime.use_model("TEXT_SMALL", prompt="a") == "first"
     assert await runtime.use_model("TEXT_LARGE", prompt="b") == '{"k": 1}'
@@ -185,8 +191,13 @@ async def test_the_deterministic_model_follows_its_script(runtime: AgentRuntime)
     with pytest.raises(ValueError, match="scripted failure"):
         await runtime.use_model("TEXT_SMALL", prompt="d")
     assert await runtime.use_model("TEXT_SMALL", prompt="e") == "default"
-    assert [kind for kind, _ in model.calls] == ["TEXT_SMALL", "TEXT_LARGE", "TEXT_LARGE",
-                                                 "TEXT_SMALL", "TEXT_SMALL"]  # fmt: skip
+    assert [kind for kind, _ in model.calls] == [
+        "TEXT_SMALL",
+        "TEXT_LARGE",
+        "TEXT_LARGE",
+        "TEXT_SMALL",
+        "TEXT_SMALL",
+    ]
 
 
 async def test_object_models_answer_dicts(runtime: AgentRuntime) -> None:

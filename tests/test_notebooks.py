@@ -18,18 +18,26 @@ from nbclient import NotebookClient
 NOTEBOOKS = sorted((Path(__file__).parents[1] / "notebooks").glob("*.ipynb"))
 _EXPECTED = re.compile(r"^#\s*raises:\s*([A-Z_]+)\s*$", re.MULTILINE)
 
+
 def _errors(cell: nbformat.NotebookNode) -> list[str]:
     return [f"{o.ename}: {o.evalue}" for o in cell.get("outputs", []) if o.output_type == "error"]
+
 
 def test_there_are_notebooks() -> None:
     names = {p.stem for p in NOTEBOOKS}
     assert "01-quickstart" in names
 
+
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
 def test_notebook_raises_exactly_where_marked(path: Path) -> None:
     nb = nbformat.read(path, as_version=4)
-    client = NotebookClient(nb, timeout=300, kernel_name="python3", allow_errors=True,
-                            resources={"metadata": {"path": str(path.parent)}})  # fmt: skip
+    client = NotebookClient(
+        nb,
+        timeout=300,
+        kernel_name="python3",
+        allow_errors=True,
+        resources={"metadata": {"path": str(path.parent)}},
+    )
     client.execute()
     for index, cell in enumerate(nb.cells):
         if cell.cell_type != "code":
@@ -42,6 +50,7 @@ def test_notebook_raises_exactly_where_marked(path: Path) -> None:
             assert f"[{expected.group(1)}]" in errors[0], f"cell {index}: {errors[0]}"
         else:
             assert not errors, f"cell {index} raised unexpectedly: {errors}"
+
 
 def test_cells_meant_to_raise_are_tagged() -> None:
     """Without the tag, JupyterLab's Run All stops at the first intended error."""

@@ -42,12 +42,19 @@ def make_runtime(**settings: Any) -> AgentRuntime:
 
 @pytest.mark.parametrize(
     ("mode", "level", "shown"),
-    [("none", logging.WARNING, "none"), ("basic", logging.INFO, "basic"),
-     ("verbose", logging.DEBUG, "verbose"), ("VERBOSE", logging.DEBUG, "verbose"),
-     ("debug", logging.DEBUG, "verbose"), ("INFO", logging.INFO, "basic"),
-     ("error", logging.ERROR, "none"), (True, logging.INFO, "basic"),
-     (False, logging.WARNING, "none"), (logging.DEBUG, logging.DEBUG, "verbose")],
-)  # fmt: skip
+    [
+        ("none", logging.WARNING, "none"),
+        ("basic", logging.INFO, "basic"),
+        ("verbose", logging.DEBUG, "verbose"),
+        ("VERBOSE", logging.DEBUG, "verbose"),
+        ("debug", logging.DEBUG, "verbose"),
+        ("INFO", logging.INFO, "basic"),
+        ("error", logging.ERROR, "none"),
+        (True, logging.INFO, "basic"),
+        (False, logging.WARNING, "none"),
+        (logging.DEBUG, logging.DEBUG, "verbose"),
+    ],
+)
 def test_debug_modes_map_to_log_levels(
     restore_logger: logging.Logger, mode: Any, level: int, shown: str
 ) -> None:
@@ -79,8 +86,10 @@ def test_in_a_fresh_process_messages_show_once_on_stderr() -> None:
     assert "hidden" not in done.stderr
 
 
-@pytest.mark.parametrize(("key", "value", "mode"), [("ELIZA_DEBUG", "verbose", "verbose"),
-                                                    ("LOG_LEVEL", "info", "basic")])  # fmt: skip
+@pytest.mark.parametrize(
+    ("key", "value", "mode"),
+    [("ELIZA_DEBUG", "verbose", "verbose"), ("LOG_LEVEL", "info", "basic")],
+)
 def test_a_setting_sets_the_mode_at_start_and_on_change(key: str, value: str, mode: str) -> None:
     rt = make_runtime(**{key: value})
     assert get_debug_mode() == mode

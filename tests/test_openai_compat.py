@@ -41,8 +41,9 @@ class FakeOpenAI:
         self.replies[endpoint].append((status, raw, headers or {}))
 
     def chat(self, content: Any) -> None:
-        self.reply(200, {"choices": [{"index": 0, "message": {"role": "assistant",
-                                                              "content": content}}]})  # fmt: skip
+        self.reply(
+            200, {"choices": [{"index": 0, "message": {"role": "assistant", "content": content}}]}
+        )
 
     def default(self, path: str, body: dict[str, Any]) -> tuple[int, bytes, dict[str, str]]:
         if path.endswith("/chat/completions"):
@@ -121,12 +122,20 @@ def client(request: pytest.FixtureRequest) -> str:
 
 @pytest.fixture
 async def rt(server: FakeOpenAI, client: str) -> AsyncIterator[AgentRuntime]:
-    runtime = AgentRuntime(settings={
-        "OPENAI_BASE_URL": server.url, "OPENAI_API_KEY": "sk-test-abcdef123456",
-        "SMALL_MODEL": "tiny", "LARGE_MODEL": "generic-large", "OPENAI_LARGE_MODEL": "huge",
-        "EMBEDDING_MODEL": "embedder", "OPENAI_RETRY_DELAY": 0, "OPENAI_RETRIES": 3,
-        "OPENAI_HTTP_CLIENT": client,
-    }, use_env=False)  # fmt: skip
+    runtime = AgentRuntime(
+        settings={
+            "OPENAI_BASE_URL": server.url,
+            "OPENAI_API_KEY": "sk-test-abcdef123456",
+            "SMALL_MODEL": "tiny",
+            "LARGE_MODEL": "generic-large",
+            "OPENAI_LARGE_MODEL": "huge",
+            "EMBEDDING_MODEL": "embedder",
+            "OPENAI_RETRY_DELAY": 0,
+            "OPENAI_RETRIES": 3,
+            "OPENAI_HTTP_CLIENT": client,
+        },
+        use_env=False,
+    )
     await runtime.register_plugin(plugin)
     yield runtime
     await runtime.aclose()
@@ -134,17 +143,26 @@ async def rt(server: FakeOpenAI, client: str) -> AsyncIterator[AgentRuntime]:
 
 # -- the protocol -------------------------------------------------------------------------
 async def test_text_models_post_chat_completions(rt: AgentRuntime, server: FakeOpenAI) -> None:
-    small = await rt.use_model(ModelType.TEXT_SMALL, prompt="hi", system="be brief",
-                               temperature=0.2, max_tokens=16, stop_sequences=["\n"])  # fmt: skip
+    small = await rt.use_model(
+        ModelType.TEXT_SMALL,
+        prompt="hi",
+        system="be brief",
+        temperature=0.2,
+        max_tokens=16,
+        stop_sequences=["\n"],
+    )
     large = await rt.use_model(ModelType.TEXT_LARGE, prompt="hello")
     assert (small, large) == ("echo: hi", "echo: hello")
     first, second = server.requests
     assert first["path"] == "/v1/chat/completions"
     assert first["headers"]["Authorization"] == "Bearer sk-test-abcdef123456"
     assert first["body"] == {
-        "model": "tiny", "temperature": 0.2, "max_tokens": 16, "stop": ["\n"],
+        "model": "tiny",
+        "temperature": 0.2,
+        "max_tokens": 16,
+        "stop": ["\n"],
         "messages": [{"role": "system", "content": "be brief"}, {"role": "user", "content": "hi"}],
-    }  # fmt: skip
+    }
     assert second["body"] == {"model": "huge", "messages": [{"role": "user", "content": "hello"}]}
 
 
@@ -165,14 +183,15 @@ async def test_embeddings_are_posted_and_cached(rt: AgentRuntime, server: FakeOp
     assert await rt.use_model(ModelType.TEXT_EMBEDDING, text="banana") == vector
     assert [(r["path"], r["body"]) for r in server.requests] == [
         ("/v1/embeddings", {"model": "embedder", "input": "banana"})
-    ]  # fmt: skip
+    ]
     memory = await rt.messages.create_memory("a cat", room_id="r")
     assert memory.embedding == [5.0, 1.0, 2.0]
 
 
 async def test_no_key_sends_no_authorization(server: FakeOpenAI, client: str) -> None:
-    runtime = AgentRuntime(settings={"OPENAI_BASE_URL": server.url, "OPENAI_HTTP_CLIENT": client},
-                           use_env=False)  # fmt: skip
+    runtime = AgentRuntime(
+        settings={"OPENAI_BASE_URL": server.url, "OPENAI_HTTP_CLIENT": client}, use_env=False
+    )
     await runtime.register_plugin(plugin)
     assert await runtime.use_model("TEXT_SMALL", prompt="local") == "echo: local"
     assert "Authorization" not in server.requests[0]["headers"]
@@ -184,8 +203,15 @@ async def test_no_key_sends_no_authorization(server: FakeOpenAI, client: str) ->
 async def test_an_error_reply_keeps_the_servers_message(
     rt: AgentRuntime, server: FakeOpenAI
 ) -> None:
-    server.reply(401, {"error": {"message": "Incorrect API key provided: sk-test-abcdef123456",
-                                 "type": "invalid_request_error"}})  # fmt: skip
+    server.reply(
+        401,
+        {
+            "error": {
+                "message": "Incorrect API key provided: sk-test-abcdef123456",
+                "type": "invalid_request_error",
+            }
+        },
+    )
     with pytest.raises(ApiError) as info:
         await rt.use_model("TEXT_SMALL", prompt="x")
     err = info.value
@@ -262,9 +288,14 @@ async def test_a_closed_port_is_a_connection_error(client: str) -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]  # closed again when the block ends: nothing listens
-    runtime = AgentRuntime(settings={"OPENAI_BASE_URL": f"http://127.0.0.1:{port}/v1",
-                                     "OPENAI_RETRIES": 1, "OPENAI_HTTP_CLIENT": client},
-                           use_env=False)  # fmt: skip
+    runtime = AgentRuntime(
+        settings={
+            "OPENAI_BASE_URL": f"http://127.0.0.1:{port}/v1",
+            "OPENAI_RETRIES": 1,
+            "OPENAI_HTTP_CLIENT": client,
+        },
+        use_env=False,
+    )
     await runtime.register_plugin(plugin)
     with pytest.raises(ApiError, match="cannot reach the server") as info:
         await runtime.use_model("TEXT_SMALL", prompt="x")
@@ -321,8 +352,10 @@ async def test_the_agent_loop_over_http(rt: AgentRuntime, server: FakeOpenAI) ->
     server.reply(500, {"error": {"message": "GPU on fire"}})
     server.reply(500, {"error": {"message": "GPU on fire"}})
     first = await rt.process_message("open the doors")
-    assert [(r.action, r.success) for r in first] == [("TEXT_LARGE", True),
-                                                      ("OPEN_POD_BAY_DOORS", True)]  # fmt: skip
+    assert [(r.action, r.success) for r in first] == [
+        ("TEXT_LARGE", True),
+        ("OPEN_POD_BAY_DOORS", True),
+    ]
     prompt = next(r for r in server.requests if r["path"].endswith("chat/completions"))
     assert "- OPEN_POD_BAY_DOORS: Open the doors" in prompt["body"]["messages"][-1]["content"]
     second = await rt.process_message("open them now")

@@ -38,8 +38,13 @@ def test_malformed_1x_fields_are_rejected(kwargs: dict[str, Any], match: str) ->
 def test_the_1x_fields_default_to_empty() -> None:
     p = Plugin(name="p")
     assert (p.init, p.dependencies, p.priority, p.models, p.events, p.tests) == (
-        None, [], 0, {}, {}, []
-    )  # fmt: skip
+        None,
+        [],
+        0,
+        {},
+        {},
+        [],
+    )
 
 
 # -- init ---------------------------------------------------------------------------------
@@ -50,11 +55,19 @@ async def test_init_gets_the_resolved_settings_and_the_runtime() -> None:
         seen.append((config, runtime.get_setting("API_URL")))
 
     rt = AgentRuntime(settings={"API_URL": "http://x", "API_KEY": "sk-secret-1"}, use_env=False)
-    plugin = Plugin(name="p", init=init, config={"required": ["API_URL"], "optional": ["API_KEY",
-                    "MISSING"], "defaults": {"LIMIT": 5}})  # fmt: skip
+    plugin = Plugin(
+        name="p",
+        init=init,
+        config={
+            "required": ["API_URL"],
+            "optional": ["API_KEY", "MISSING"],
+            "defaults": {"LIMIT": 5},
+        },
+    )
     await rt.register_plugin(plugin)
-    assert seen == [({"API_URL": "http://x", "API_KEY": "sk-secret-1", "MISSING": None,
-                      "LIMIT": 5}, "http://x")]  # fmt: skip
+    assert seen == [
+        ({"API_URL": "http://x", "API_KEY": "sk-secret-1", "MISSING": None, "LIMIT": 5}, "http://x")
+    ]
     await rt.aclose()
 
 
@@ -69,16 +82,22 @@ async def test_a_failing_init_registers_nothing(runtime: AgentRuntime) -> None:
         raise ValueError("API_URL must be https")
 
     with pytest.raises(PluginError, match="failed to load: API_URL must be https"):
-        await runtime.register_plugin(Plugin(name="p", init=init,
-                                             models={"TEXT_SMALL": lambda rt, p: ""}))  # fmt: skip
+        await runtime.register_plugin(
+            Plugin(name="p", init=init, models={"TEXT_SMALL": lambda rt, p: ""})
+        )
     assert "p" not in runtime.registry.plugins
     assert runtime.models.types() == []
 
 
 # -- dependencies -------------------------------------------------------------------------
 def test_plugins_come_after_their_dependencies_then_by_priority() -> None:
-    plugins = [plug("app", "sql", "cache"), plug("cache", "sql"), plug("sql"),
-               plug("metrics", priority=5), plug("ui", priority=-1)]  # fmt: skip
+    plugins = [
+        plug("app", "sql", "cache"),
+        plug("cache", "sql"),
+        plug("sql"),
+        plug("metrics", priority=5),
+        plug("ui", priority=-1),
+    ]
     assert names(order_plugins(plugins)) == ["metrics", "sql", "cache", "app", "ui"]
 
 
@@ -111,8 +130,9 @@ async def test_register_plugins_registers_in_dependency_order(runtime: AgentRunt
     def loader(name: str) -> Any:
         return lambda rt: order.append(name)
 
-    await runtime.register_plugins([plug("app", "sql", on_load=loader("app")),
-                                    plug("sql", on_load=loader("sql"))])  # fmt: skip
+    await runtime.register_plugins(
+        [plug("app", "sql", on_load=loader("app")), plug("sql", on_load=loader("sql"))]
+    )
     assert order == ["sql", "app"]
 
 

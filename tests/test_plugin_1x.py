@@ -60,11 +60,13 @@ async def init(config: dict[str, Any], runtime: AgentRuntime) -> None:
     name="HELLO_WORLD",
     similes=["GREET", "SAY_HELLO"],
     description="Responds with a simple hello world message",
-    examples=[[
-        {"user": "{{name1}}", "content": {"text": "Can you say hello?"}},
-        {"user": "{{name2}}", "content": {"text": "hello world!", "action": "HELLO_WORLD"}},
-    ]],
-)  # fmt: skip
+    examples=[
+        [
+            {"user": "{{name1}}", "content": {"text": "Can you say hello?"}},
+            {"user": "{{name2}}", "content": {"text": "hello world!", "action": "HELLO_WORLD"}},
+        ]
+    ],
+)
 async def hello_world(runtime: Any, message: Any, state: Any, options: Any, callback: Any) -> Any:
     runtime.get_service("starter").greetings += 1
     await callback(
@@ -125,14 +127,17 @@ async def should_hear_messages(runtime: AgentRuntime) -> None:
     assert received[before:] == ["ping"]
 
 
-starter_suite = TestSuite("plugin_starter_test_suite", [
-    TestCase("example_test", example_test),
-    TestCase("should_have_hello_world_action", should_have_hello_world_action),
-    TestCase("should_return_hello_world", should_return_hello_world),
-    TestCase("should_run_the_starter_service", should_run_the_starter_service),
-    TestCase("should_serve_text_models", should_serve_text_models),
-    TestCase("should_hear_messages", should_hear_messages),
-])  # fmt: skip
+starter_suite = TestSuite(
+    "plugin_starter_test_suite",
+    [
+        TestCase("example_test", example_test),
+        TestCase("should_have_hello_world_action", should_have_hello_world_action),
+        TestCase("should_return_hello_world", should_return_hello_world),
+        TestCase("should_run_the_starter_service", should_run_the_starter_service),
+        TestCase("should_serve_text_models", should_serve_text_models),
+        TestCase("should_hear_messages", should_hear_messages),
+    ],
+)
 
 starter_plugin = Plugin(
     name="plugin-starter",
@@ -169,8 +174,9 @@ async def test_the_plugin_registers_and_passes_its_own_suite() -> None:
 
 async def test_init_rejects_an_empty_variable() -> None:
     with pytest.raises(PluginError, match="EXAMPLE_PLUGIN_VARIABLE is not provided"):
-        await create_test_runtime(settings={"EXAMPLE_PLUGIN_VARIABLE": ""},
-                                  plugins=[starter_plugin])  # fmt: skip
+        await create_test_runtime(
+            settings={"EXAMPLE_PLUGIN_VARIABLE": ""}, plugins=[starter_plugin]
+        )
 
 
 async def test_its_events_hear_messages_and_its_model_drives_the_loop() -> None:
@@ -184,8 +190,7 @@ async def test_its_events_hear_messages_and_its_model_drives_the_loop() -> None:
 
 
 async def test_a_higher_priority_model_takes_over_the_loop() -> None:
-    rt = await create_test_runtime(plugins=[starter_plugin,
-                                            DeterministicModel(priority=10).plugin])  # fmt: skip
+    rt = await create_test_runtime(plugins=[starter_plugin, DeterministicModel(priority=10).plugin])
     results = await rt.process_message("please say hello")
     assert [(r.action, r.success) for r in results] == [("TEXT_LARGE", True), ("HELLO_WORLD", True)]
     assert rt.get_service("starter").greetings == 1

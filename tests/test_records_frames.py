@@ -19,13 +19,38 @@ from eliza_nb import AgentRuntime, Plugin, StoreError, action, frames
 from eliza_nb.records import MetricsRecorder, RunRow
 from eliza_nb.store import SQLiteStore
 
-SPEC_METRICS = ["run_id", "plugin", "action", "started_at", "duration_ms", "success",
-                "error_code", "room_id"]  # fmt: skip
-SPEC_ERRORS = ["timestamp", "run_id", "plugin", "action", "code", "error_type", "message",
-               "traceback"]  # fmt: skip
+SPEC_METRICS = [
+    "run_id",
+    "plugin",
+    "action",
+    "started_at",
+    "duration_ms",
+    "success",
+    "error_code",
+    "room_id",
+]
+SPEC_ERRORS = [
+    "timestamp",
+    "run_id",
+    "plugin",
+    "action",
+    "code",
+    "error_type",
+    "message",
+    "traceback",
+]
 SPEC_MEMORIES = ["id", "created_at", "room_id", "user_id", "agent_id", "text", "action", "content"]
-SPEC_SUMMARY = ["action", "runs", "successes", "failures", "success_rate", "mean_ms", "p50_ms",
-                "p95_ms", "max_ms"]  # fmt: skip
+SPEC_SUMMARY = [
+    "action",
+    "runs",
+    "successes",
+    "failures",
+    "success_rate",
+    "mean_ms",
+    "p50_ms",
+    "p95_ms",
+    "max_ms",
+]
 UTC_NS = "datetime64[ns, UTC]"
 METRIC_DTYPES = [
     "int64",
@@ -98,12 +123,15 @@ async def test_frames_with_rows_keep_the_same_schema(any_rt: AgentRuntime) -> No
     metrics = any_rt.metrics_frame()
     assert dtypes(metrics) == METRIC_DTYPES
     assert metrics[["run_id", "action", "success", "error_code", "room_id"]].values.tolist() == [
-        [1, "TICK", True, None, "r1"], [2, "BOOM", False, "HANDLER_ERROR", "default"]]  # fmt: skip
+        [1, "TICK", True, None, "r1"],
+        [2, "BOOM", False, "HANDLER_ERROR", "default"],
+    ]
     assert (metrics["session_id"] == any_rt.session_id).all()
     errors = any_rt.errors_frame()
     assert dtypes(errors) == ERROR_DTYPES
     assert errors[["run_id", "code", "error_type", "message"]].values.tolist() == [
-        [2, "HANDLER_ERROR", "RuntimeError", "no luck"]]  # fmt: skip
+        [2, "HANDLER_ERROR", "RuntimeError", "no luck"]
+    ]
     memories = any_rt.memories_frame(room_id="r1")
     assert memories["text"].tolist() == ["hello"] and str(memories["created_at"].dtype) == UTC_NS
     summary = any_rt.metrics_summary().set_index("action")
@@ -144,8 +172,10 @@ def test_started_at_is_the_recorded_time_to_the_microsecond() -> None:
 
 def test_a_large_frame_is_built_column_by_column_faithfully() -> None:
     n, t0 = 100_000, 1_700_000_000.0
-    runs = [(i, "p", "ABC"[i % 3], t0 + i, i / 7, i % 5 != 0, None if i % 5 else "E", f"r{i % 4}")
-            for i in range(n)]  # fmt: skip
+    runs = [
+        (i, "p", "ABC"[i % 3], t0 + i, i / 7, i % 5 != 0, None if i % 5 else "E", f"r{i % 4}")
+        for i in range(n)
+    ]
     frame = frames.metrics_frame(runs)
     assert len(frame) == n and dtypes(frame) == METRIC_DTYPES
     for i in (0, 1, 4, 5, 77_777, n - 1):
@@ -271,7 +301,8 @@ def test_metrics_summary_accepts_rows_or_a_frame() -> None:
     by_frame = frames.metrics_summary(frames.metrics_frame(rows))
     pd.testing.assert_frame_equal(by_rows, by_frame)
     assert by_rows[["runs", "failures", "min_ms", "max_ms", "total_ms"]].values.tolist() == [
-        [3, 1, 1.0, 3.0, 6.0]]  # fmt: skip
+        [3, 1, 1.0, 3.0, 6.0]
+    ]
 
 
 def test_time_bounds_accept_epoch_naive_and_aware_datetimes(any_rt: AgentRuntime) -> None:

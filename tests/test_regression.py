@@ -28,9 +28,14 @@ def test_identical_runs_give_an_empty_diff_with_its_columns(baseline: pd.DataFra
     diff = compare_runs(baseline, baseline.copy())
     assert diff.empty
     assert list(diff.columns) == [
-        "index", "change", "changed_columns",
-        "text_baseline", "text_new", "success_baseline", "success_new",
-    ]  # fmt: skip
+        "index",
+        "change",
+        "changed_columns",
+        "text_baseline",
+        "text_new",
+        "success_baseline",
+        "success_new",
+    ]
 
 
 def test_changed_added_and_removed_rows_are_marked(baseline: pd.DataFrame) -> None:

@@ -71,11 +71,21 @@ async def texts(store: SQLiteStore, room: str = "lobby", **query: Any) -> list[s
 # -- memory round trips ----------------------------------------------------------------------
 async def test_a_memory_comes_back_equal_field_for_field(store: SQLiteStore) -> None:
     original = Memory(
-        user_id="alice", agent_id="eliza", room_id=str(uuid.uuid4()), created_at=T0,
-        content=Content(text="héllo", action="GREET", source="discord", url="https://x.test",
-                        in_reply_to="m1", attachments=[{"kind": "image"}], mood="cheerful"),
+        user_id="alice",
+        agent_id="eliza",
+        room_id=str(uuid.uuid4()),
+        created_at=T0,
+        content=Content(
+            text="héllo",
+            action="GREET",
+            source="discord",
+            url="https://x.test",
+            in_reply_to="m1",
+            attachments=[{"kind": "image"}],
+            mood="cheerful",
+        ),
         embedding=[0.1, -2.5, 1e-300, 3.0],
-    )  # fmt: skip
+    )
     await store.create_memory(original, table="messages")
     (back,) = await store.get_memories(original.room_id, table="messages")
     assert back == original
@@ -106,8 +116,9 @@ async def test_rooms_and_tables_are_separate(store: SQLiteStore) -> None:
 async def test_same_id_replaces_and_reindexes(store: SQLiteStore) -> None:
     first = memory("old words")
     await store.create_memory(first, table="messages")
-    await store.create_memory(first.model_copy(update={"content": Content(text="new words")}),
-                              table="messages")  # fmt: skip
+    await store.create_memory(
+        first.model_copy(update={"content": Content(text="new words")}), table="messages"
+    )
     assert await store.count_memories("lobby", table="messages") == 1
     assert await store.search_memories("lobby", table="messages", text="old") == []
     (hit,) = await store.search_memories("lobby", table="messages", text="new")
@@ -115,8 +126,13 @@ async def test_same_id_replaces_and_reindexes(store: SQLiteStore) -> None:
 
 
 async def test_full_text_search_words_stems_prefixes_and_ranking(store: SQLiteStore) -> None:
-    lines = ["I was running late", "the weather is nice", "weather weather weather report",
-             "Hello, world!", "nothing here"]  # fmt: skip
+    lines = [
+        "I was running late",
+        "the weather is nice",
+        "weather weather weather report",
+        "Hello, world!",
+        "nothing here",
+    ]
     batch = [memory(t, minutes=i) for i, t in enumerate(lines)]
     await store.create_memories(batch, table="messages")
     assert await texts(store, text="run") == ["I was running late"]
@@ -128,8 +144,9 @@ async def test_full_text_search_words_stems_prefixes_and_ranking(store: SQLiteSt
     assert await texts(store, "other", text="weather") == []
 
 
-@pytest.mark.parametrize("query", ['"; DROP TABLE memories; --', "AND OR NOT", "*", "NEAR(a b)",
-                                   "", "   ", "world)"])  # fmt: skip
+@pytest.mark.parametrize(
+    "query", ['"; DROP TABLE memories; --', "AND OR NOT", "*", "NEAR(a b)", "", "   ", "world)"]
+)
 async def test_search_text_is_safe_for_any_input(store: SQLiteStore, query: str) -> None:
     await store.create_memory(memory("Hello, world!"), table="messages")
     assert await texts(store, text=query) in ([], ["Hello, world!"])
@@ -137,8 +154,13 @@ async def test_search_text_is_safe_for_any_input(store: SQLiteStore, query: str)
 
 
 async def test_embedding_search_ranks_by_cosine_similarity(store: SQLiteStore) -> None:
-    vectors = {"east": [1.0, 0.0, 0.0], "north-east": [1.0, 1.0, 0.0], "north": [0.0, 2.0, 0.0],
-               "zero": [0.0, 0.0, 0.0], "short": [1.0, 0.0]}  # fmt: skip
+    vectors = {
+        "east": [1.0, 0.0, 0.0],
+        "north-east": [1.0, 1.0, 0.0],
+        "north": [0.0, 2.0, 0.0],
+        "zero": [0.0, 0.0, 0.0],
+        "short": [1.0, 0.0],
+    }
     batch = [memory(k, embedding=v) for k, v in vectors.items()]
     await store.create_memories(batch, table="messages")
     await store.create_memory(memory("no vector"), table="messages")
@@ -245,9 +267,11 @@ async def test_a_version_1_file_is_upgraded_in_place(db_path: Path) -> None:
     ids = [str(uuid.uuid4()) for _ in range(2)]
     db.executemany(
         "INSERT INTO memories VALUES (?, 'messages', 'lobby', 'user', 'agent', ?, ?, NULL, ?, ?)",
-        [(ids[0], T0.timestamp(), "old hello", '{"text":"old hello"}', "[0.5, 1.5]"),
-         (ids[1], T0.timestamp() + 60, "old bye", '{"text":"old bye"}', None)],
-    )  # fmt: skip
+        [
+            (ids[0], T0.timestamp(), "old hello", '{"text":"old hello"}', "[0.5, 1.5]"),
+            (ids[1], T0.timestamp() + 60, "old bye", '{"text":"old bye"}', None),
+        ],
+    )
     db.commit()
     db.close()
     store = SQLiteStore(db_path)
@@ -353,10 +377,11 @@ def test_two_runtimes_writing_one_file_lose_nothing(db_path: Path) -> None:
     n = 1500
     pipes = {"stdin": subprocess.PIPE, "stdout": subprocess.PIPE, "stderr": subprocess.PIPE}
     children = [
-        subprocess.Popen([sys.executable, "-c", WRITER, str(db_path), room, str(n)], text=True,
-                         **pipes)  # type: ignore[call-overload]
+        subprocess.Popen(
+            [sys.executable, "-c", WRITER, str(db_path), room, str(n)], text=True, **pipes
+        )  # type: ignore[call-overload]
         for room in ("left", "right")
-    ]  # fmt: skip
+    ]
     sessions = [int(child.stdout.readline().split()[1]) for child in children]  # type: ignore[union-attr]
     for child in children:  # both are ready: start them together
         child.stdin.write("go\n")  # type: ignore[union-attr]

@@ -44,8 +44,12 @@ SLACK = 0.25
 
 
 def start_child(path: Path, limit: int = 0) -> tuple[subprocess.Popen[str], int]:
-    child = subprocess.Popen([sys.executable, "-c", CHILD, str(path), str(limit)],
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    child = subprocess.Popen(
+        [sys.executable, "-c", CHILD, str(path), str(limit)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     assert child.stdout is not None
     first = child.stdout.readline().split()
     assert first[:1] == ["session"], child.stderr.read() if child.stderr else first

@@ -51,8 +51,9 @@ def demo_plugin(*cases: Any) -> Plugin:
 
 # -- the types ----------------------------------------------------------------------------
 def test_suites_accept_cases_dicts_and_functions() -> None:
-    suite = TestSuite("s", [TestCase("a", registered), {"name": "b", "fn": async_passes},
-                            fails_with_message])  # fmt: skip
+    suite = TestSuite(
+        "s", [TestCase("a", registered), {"name": "b", "fn": async_passes}, fails_with_message]
+    )
     assert [c.name for c in suite.tests] == ["a", "b", "fails_with_message"]
     assert [c.is_async for c in suite.tests] == [False, True, False]
     plugin = Plugin(name="p", tests=[{"name": "from dict", "tests": [registered]}])
@@ -82,8 +83,9 @@ def test_suite_classes_are_not_collected_as_tests() -> None:
 
 # -- running ------------------------------------------------------------------------------
 async def test_run_plugin_tests_reports_one_row_per_case(runtime: AgentRuntime) -> None:
-    await runtime.register_plugin(demo_plugin(registered, async_passes, fails_with_message,
-                                              bare_assert))  # fmt: skip
+    await runtime.register_plugin(
+        demo_plugin(registered, async_passes, fails_with_message, bare_assert)
+    )
     frame = await runtime.run_plugin_tests()
     assert list(frame.columns) == [c for c, _ in RESULT_COLUMNS]
     assert frame[["plugin", "suite", "test", "passed"]].values.tolist() == [
@@ -163,12 +165,15 @@ def test_a_plugin_in_a_test_module_is_collected(pytester: pytest.Pytester) -> No
     pytester.makepyfile(test_demo=SUITE_MODULE)
     result = pytester.runpytest(*COLLECT, "-v")
     result.assert_outcomes(passed=2, failed=1)
-    result.stdout.fnmatch_lines([
-        "*test_demo.py::test_demo_plugin::basics::ok PASSED*",
-        "*test_demo.py::test_demo_plugin::basics::also_ok PASSED*",
-        "*test_demo.py::test_demo_plugin::basics::broken FAILED*",
-        "*plugin 'demo', suite 'basics', test 'broken' failed: AssertionError: expected 2, got 3*",
-    ])  # fmt: skip
+    result.stdout.fnmatch_lines(
+        [
+            "*test_demo.py::test_demo_plugin::basics::ok PASSED*",
+            "*test_demo.py::test_demo_plugin::basics::also_ok PASSED*",
+            "*test_demo.py::test_demo_plugin::basics::broken FAILED*",
+            "*plugin 'demo', suite 'basics', test 'broken' failed: "
+            "AssertionError: expected 2, got 3*",
+        ]
+    )
 
 
 def test_installed_plugins_are_collected_by_name(pytester: pytest.Pytester) -> None:
@@ -181,7 +186,6 @@ def test_installed_plugins_are_collected_by_name(pytester: pytest.Pytester) -> N
 
 
 def test_an_unknown_plugin_name_stops_collection(pytester: pytest.Pytester) -> None:
-    result = pytester.runpytest(*COLLECT,
-                                "--eliza-suites", "no_such_plugin_module")  # fmt: skip
+    result = pytester.runpytest(*COLLECT, "--eliza-suites", "no_such_plugin_module")
     assert result.ret != 0
     result.stdout.fnmatch_lines(["*names no plugin*"])

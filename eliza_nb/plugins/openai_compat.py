@@ -62,9 +62,18 @@ __all__ = ["OpenAICompatService", "OpenAICompatSettings", "plugin"]
 
 SERVICE_TYPE = "openai_compat"
 _STATUS_CODES = {401: "API_UNAUTHORIZED", 403: "API_UNAUTHORIZED", 429: "API_RATE_LIMITED"}
-_KEYS = ["OPENAI_BASE_URL", "OPENAI_API_KEY", "OPENAI_SMALL_MODEL", "OPENAI_LARGE_MODEL",
-         "OPENAI_EMBEDDING_MODEL", "OPENAI_TIMEOUT", "OPENAI_RETRIES", "OPENAI_RETRY_DELAY",
-         "OPENAI_RATE_LIMIT", "OPENAI_HTTP_CLIENT"]  # fmt: skip
+_KEYS = [
+    "OPENAI_BASE_URL",
+    "OPENAI_API_KEY",
+    "OPENAI_SMALL_MODEL",
+    "OPENAI_LARGE_MODEL",
+    "OPENAI_EMBEDDING_MODEL",
+    "OPENAI_TIMEOUT",
+    "OPENAI_RETRIES",
+    "OPENAI_RETRY_DELAY",
+    "OPENAI_RATE_LIMIT",
+    "OPENAI_HTTP_CLIENT",
+]
 
 try:  # httpx is preferred when installed; the standard library serves otherwise
     import httpx
@@ -81,14 +90,18 @@ def _number(runtime: AgentRuntime, key: str, default: float, least: float) -> fl
     except (TypeError, ValueError):
         value = least - 1
     if isinstance(raw, bool) or value < least:
-        raise ConfigurationError(f"Setting {key}={raw!r} must be a number >= {least:g}.",
-                                 details={"key": key})  # fmt: skip
+        raise ConfigurationError(
+            f"Setting {key}={raw!r} must be a number >= {least:g}.", details={"key": key}
+        )
     return value
 
 
 def _model(runtime: AgentRuntime, size: str, default: str) -> str:
-    return str(runtime.get_setting(f"OPENAI_{size}_MODEL") or runtime.get_setting(f"{size}_MODEL")
-               or default)  # fmt: skip
+    return str(
+        runtime.get_setting(f"OPENAI_{size}_MODEL")
+        or runtime.get_setting(f"{size}_MODEL")
+        or default
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,12 +133,16 @@ class OpenAICompatSettings:
                 f"OPENAI_BASE_URL={base!r} must be an http(s) URL such as http://localhost:8080/v1",
                 details={"key": "OPENAI_BASE_URL"},
             )
-        client = str(runtime.get_setting("OPENAI_HTTP_CLIENT") or
-                     ("httpx" if httpx is not None else "urllib")).lower()  # fmt: skip
+        client = str(
+            runtime.get_setting("OPENAI_HTTP_CLIENT")
+            or ("httpx" if httpx is not None else "urllib")
+        ).lower()
         if client not in ("httpx", "urllib") or (client == "httpx" and httpx is None):
-            raise ConfigurationError(f"OPENAI_HTTP_CLIENT={client!r}: use 'urllib'"
-                                     + (" or 'httpx'" if httpx is not None else ""),
-                                     details={"key": "OPENAI_HTTP_CLIENT"})  # fmt: skip
+            raise ConfigurationError(
+                f"OPENAI_HTTP_CLIENT={client!r}: use 'urllib'"
+                + (" or 'httpx'" if httpx is not None else ""),
+                details={"key": "OPENAI_HTTP_CLIENT"},
+            )
         rate = _number(runtime, "OPENAI_RATE_LIMIT", 0.0, 0.0)
         return cls(
             base_url=base.rstrip("/"),
@@ -189,19 +206,26 @@ async def _post_httpx(url: str, body: bytes, headers: dict[str, str], timeout: f
         raise _timeout(url, timeout) from None
     except httpx.TransportError as exc:
         raise _unreachable(url, exc) from None
-    return _Reply(response.status_code, response.content,
-                  _retry_after(response.headers.get("Retry-After")))  # fmt: skip
+    return _Reply(
+        response.status_code, response.content, _retry_after(response.headers.get("Retry-After"))
+    )
 
 
 def _timeout(url: str, timeout: float) -> ApiError:
-    return ApiError(f"POST {url} gave no answer within {timeout:g} s; raise OPENAI_TIMEOUT "
-                    "for a slow model.", code="TIMEOUT", details={"url": url})  # fmt: skip
+    return ApiError(
+        f"POST {url} gave no answer within {timeout:g} s; raise OPENAI_TIMEOUT for a slow model.",
+        code="TIMEOUT",
+        details={"url": url},
+    )
 
 
 def _unreachable(url: str, reason: object) -> ApiError:
-    return ApiError(f"POST {url} failed: cannot reach the server ({reason}). Is it running, "
-                    "and is OPENAI_BASE_URL right?", code="API_CONNECTION_ERROR",
-                    details={"url": url})  # fmt: skip
+    return ApiError(
+        f"POST {url} failed: cannot reach the server ({reason}). Is it running, "
+        "and is OPENAI_BASE_URL right?",
+        code="API_CONNECTION_ERROR",
+        details={"url": url},
+    )
 
 
 def _server_message(body: bytes) -> str:
@@ -221,23 +245,32 @@ def _check(url: str, reply: _Reply) -> Any:
     """The JSON body of a 2xx reply; an ``ApiError`` for anything else."""
     if not 200 <= reply.status < 300:
         code = _STATUS_CODES.get(reply.status) or (
-            "API_SERVER_ERROR" if reply.status >= 500 else "API_CLIENT_ERROR")  # fmt: skip
+            "API_SERVER_ERROR" if reply.status >= 500 else "API_CLIENT_ERROR"
+        )
         details: dict[str, Any] = {"url": url}
         if reply.retry_after is not None:
             details["retry_after"] = reply.retry_after
-        raise ApiError(f"POST {url} answered {reply.status}: {_server_message(reply.body)}",
-                       status=reply.status, code=code, details=details)  # fmt: skip
+        raise ApiError(
+            f"POST {url} answered {reply.status}: {_server_message(reply.body)}",
+            status=reply.status,
+            code=code,
+            details=details,
+        )
     try:
         return json.loads(reply.body)
     except ValueError:
         snippet = reply.body[:80].decode("utf-8", "replace")
-        raise ApiError(f"POST {url}: the reply is not JSON: {snippet!r}", status=reply.status,
-                       details={"url": url}) from None  # fmt: skip
+        raise ApiError(
+            f"POST {url}: the reply is not JSON: {snippet!r}",
+            status=reply.status,
+            details={"url": url},
+        ) from None
 
 
 def _malformed(url: str, what: str, data: Any) -> ApiError:
-    return ApiError(f"POST {url}: the reply has no {what}: {str(data)[:120]!r}",
-                    details={"url": url})  # fmt: skip
+    return ApiError(
+        f"POST {url}: the reply has no {what}: {str(data)[:120]!r}", details={"url": url}
+    )
 
 
 class OpenAICompatService(Service):
@@ -269,8 +302,11 @@ class OpenAICompatService(Service):
         runtime, cfg = self._settings()
         url = f"{cfg.base_url}{path}"
         body = json.dumps(payload).encode()
-        headers = {"Content-Type": "application/json", "Accept": "application/json",
-                   "User-Agent": "eliza_nb-openai-compat"}  # fmt: skip
+        headers = {
+            "Content-Type": "application/json",
+            "Accept": "application/json",
+            "User-Agent": "eliza_nb-openai-compat",
+        }
         if cfg.api_key:
             headers["Authorization"] = f"Bearer {cfg.api_key}"
         limiter = self._rate_limiter(cfg.rate_limit)
@@ -285,8 +321,9 @@ class OpenAICompatService(Service):
             return _check(url, reply)
 
         try:
-            return await with_retry(attempt, runtime=runtime, attempts=cfg.attempts,
-                                    initial_delay=cfg.retry_delay)  # fmt: skip
+            return await with_retry(
+                attempt, runtime=runtime, attempts=cfg.attempts, initial_delay=cfg.retry_delay
+            )
         except ApiError as exc:
             exc.message = runtime.settings.masker.mask(exc.message)
             raise
@@ -306,18 +343,24 @@ class OpenAICompatService(Service):
             if params.get("system"):
                 messages.append({"role": "system", "content": str(params["system"])})
             messages.append({"role": "user", "content": str(params.get("prompt", ""))})
-        payload: dict[str, Any] = {"model": cfg.large_model if large else cfg.small_model,
-                                   "messages": messages}  # fmt: skip
-        for ours, theirs in (("temperature", "temperature"), ("max_tokens", "max_tokens"),
-                             ("stop_sequences", "stop")):  # fmt: skip
+        payload: dict[str, Any] = {
+            "model": cfg.large_model if large else cfg.small_model,
+            "messages": messages,
+        }
+        for ours, theirs in (
+            ("temperature", "temperature"),
+            ("max_tokens", "max_tokens"),
+            ("stop_sequences", "stop"),
+        ):
             if params.get(ours) is not None:
                 payload[theirs] = params[ours]
         data = await self.post("/chat/completions", payload)
         try:
             content = data["choices"][0]["message"]["content"]
         except (KeyError, IndexError, TypeError):
-            raise _malformed(f"{cfg.base_url}/chat/completions", "choices[0].message.content",
-                             data) from None  # fmt: skip
+            raise _malformed(
+                f"{cfg.base_url}/chat/completions", "choices[0].message.content", data
+            ) from None
         return "" if content is None else str(content)
 
     async def embed(self, text: str) -> list[float]:
@@ -330,8 +373,9 @@ class OpenAICompatService(Service):
                 vector = data["data"][0]["embedding"]
                 return [float(x) for x in vector]
             except (KeyError, IndexError, TypeError, ValueError):
-                raise _malformed(f"{cfg.base_url}/embeddings", "data[0].embedding numbers",
-                                 data) from None  # fmt: skip
+                raise _malformed(
+                    f"{cfg.base_url}/embeddings", "data[0].embedding numbers", data
+                ) from None
 
         return await self._cache.get_or_fetch((cfg.embedding_model, text), fetch)
 

@@ -31,10 +31,26 @@ __all__ = ["RUN_FIELDS", "STAGE_SQL", "HistoryMixin", "insert_flat", "well_forme
 
 log = logging.getLogger("eliza_nb.store")
 
-RUN_FIELDS = ("run_id", "plugin", "action", "started", "duration_ms", "success", "error_code",
-              "room_id")  # fmt: skip
-ERROR_FIELDS = ("timestamp", "run_id", "plugin", "action", "code", "error_type", "message",
-                "traceback")  # fmt: skip
+RUN_FIELDS = (
+    "run_id",
+    "plugin",
+    "action",
+    "started",
+    "duration_ms",
+    "success",
+    "error_code",
+    "room_id",
+)
+ERROR_FIELDS = (
+    "timestamp",
+    "run_id",
+    "plugin",
+    "action",
+    "code",
+    "error_type",
+    "message",
+    "traceback",
+)
 _CHUNK = 2048  # rows per INSERT: 8 x 2048 parameters stay under SQLite's default limit of 32766
 
 STAGE_SQL = f"""
@@ -46,15 +62,19 @@ _MICROS = "CAST(round(coalesce(?, 0.0) * 1000000) AS INTEGER)"  # s -> us, and m
 _RUN_ROW = (
     f"({{session}}, coalesce(?, 0), ?, ?, {_MICROS}, {_MICROS}, coalesce(?, 0), nullif(?, 0), ?)"
 )
-_RUN_INSERT = ("INSERT INTO runs (session_id, run_id, plugin_ref, action_ref, started_us, "
-               "duration_ns, success, error_ref, room_ref)")  # fmt: skip
+_RUN_INSERT = (
+    "INSERT INTO runs (session_id, run_id, plugin_ref, action_ref, started_us, "
+    "duration_ns, success, error_ref, room_ref)"
+)
 _COUNT_RUNS = (
     "UPDATE sessions SET runs = runs + ?, last_run_id = max(last_run_id, "
     "coalesce((SELECT max(run_id) FROM runs WHERE rowid > ?), 0)) WHERE id = ?"
 )
-_ERRORS_FROM_STAGE = ("INSERT INTO errors SELECT ?, coalesce(timestamp, 0.0), run_id, plugin, "
-                      "action, code, error_type, message, traceback FROM temp.error_stage "
-                      "ORDER BY rowid")  # fmt: skip
+_ERRORS_FROM_STAGE = (
+    "INSERT INTO errors SELECT ?, coalesce(timestamp, 0.0), run_id, plugin, "
+    "action, code, error_type, message, traceback FROM temp.error_stage "
+    "ORDER BY rowid"
+)
 _AS_INT = {True: 1, False: 0}
 
 
@@ -85,8 +105,9 @@ def well_formed(rows: Sequence[Sequence[Any]], width: int) -> Sequence[Sequence[
     except TypeError:  # not even a sequence
         pass
     good = [r for r in rows if isinstance(r, tuple | list) and len(r) == width]
-    log.error("dropping %d malformed records (expected tuples of %d values)",
-              len(rows) - len(good), width)  # fmt: skip
+    log.error(
+        "dropping %d malformed records (expected tuples of %d values)", len(rows) - len(good), width
+    )
     return good
 
 
@@ -171,13 +192,16 @@ class HistoryMixin:
             params.append(action)
         with self._using() as db:
             names = db.execute("SELECT id, name FROM names").fetchall()
-            widths = db.execute("SELECT coalesce(max(id), 0), coalesce(max(last_run_id), 0) "
-                                "FROM sessions").fetchone()  # fmt: skip
+            widths = db.execute(
+                "SELECT coalesce(max(id), 0), coalesce(max(last_run_id), 0) FROM sessions"
+            ).fetchone()
             layout = _layout(max((i for i, _ in names), default=0), *widths)
             sql = _concat_sql(_packed_columns(layout) if layout else _PLAIN_COLUMNS, where)
             top = db.execute("SELECT coalesce(max(rowid), 0) FROM runs").fetchone()[0]
-            texts = [db.execute(sql, [low, low + _WINDOW, *params]).fetchone()
-                     for low in range(0, top, _WINDOW)]  # fmt: skip
+            texts = [
+                db.execute(sql, [low, low + _WINDOW, *params]).fetchone()
+                for low in range(0, top, _WINDOW)
+            ]
         columns = (
             [_parse_ints(part[k] for part in texts) for k in range(len(texts[0]))] if texts else []
         )
@@ -230,8 +254,17 @@ def _filters(
 # session, run id. None when the values are too large to share 63 bits.
 _Layout = tuple[int, int, int]  # (name bits, session bits, run id bits)
 _WINDOW = 1 << 20  # rows per query: each concatenated text stays far below SQLite's 1 GB limit
-_PLAIN_COLUMNS = ("run_id", "started_us", "duration_ns", "success != 0", "session_id",
-                  "plugin_ref", "action_ref", "coalesce(error_ref, 0)", "room_ref")  # fmt: skip
+_PLAIN_COLUMNS = (
+    "run_id",
+    "started_us",
+    "duration_ns",
+    "success != 0",
+    "session_id",
+    "plugin_ref",
+    "action_ref",
+    "coalesce(error_ref, 0)",
+    "room_ref",
+)
 
 
 def _layout(top_name: int, top_session: int, top_run: int) -> _Layout | None:
@@ -253,8 +286,10 @@ def _concat_sql(columns: Sequence[str], where: str) -> str:
     """One query: each column of a rowid window as one comma-separated text, in rowid order."""
     inner = ", ".join(f"{c} AS c{i}" for i, c in enumerate(columns))
     outer = ", ".join(f"group_concat(c{i})" for i in range(len(columns)))
-    return (f"SELECT {outer} FROM (SELECT {inner} FROM runs WHERE rowid > ? AND rowid <= ? "
-            f"AND {where} ORDER BY rowid)")  # fmt: skip
+    return (
+        f"SELECT {outer} FROM (SELECT {inner} FROM runs WHERE rowid > ? AND rowid <= ? "
+        f"AND {where} ORDER BY rowid)"
+    )
 
 
 def _parse_ints(texts: Iterable[str | None]) -> Any:

@@ -106,13 +106,16 @@ class SQLiteStore(HistoryMixin):
     def _using(self) -> Iterator[sqlite3.Connection]:
         with self._lock:
             if self._db is None:
-                raise StoreError(f"The database {self.path!r} is closed; create a new runtime.",
-                                 details={"path": self.path})  # fmt: skip
+                raise StoreError(
+                    f"The database {self.path!r} is closed; create a new runtime.",
+                    details={"path": self.path},
+                )
             try:
                 yield self._db
             except sqlite3.Error as exc:
-                raise StoreError(f"Database error in {self.path!r}: {exc}",
-                                 details={"path": self.path}) from exc  # fmt: skip
+                raise StoreError(
+                    f"Database error in {self.path!r}: {exc}", details={"path": self.path}
+                ) from exc
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
@@ -181,9 +184,11 @@ class SQLiteStore(HistoryMixin):
     ) -> list[Memory]:
         """The ``count`` most recent memories of a room (in ``[start, end]``), oldest first."""
         lo, hi = us_bounds(start, end)
-        sql = (f"SELECT {_FIELDS} FROM memories AS m WHERE room_id = ? AND tbl = ? "
-               "AND created_us >= ? AND created_us <= ? ORDER BY created_us DESC, seq DESC "
-               "LIMIT ?")  # fmt: skip
+        sql = (
+            f"SELECT {_FIELDS} FROM memories AS m WHERE room_id = ? AND tbl = ? "
+            "AND created_us >= ? AND created_us <= ? ORDER BY created_us DESC, seq DESC "
+            "LIMIT ?"
+        )
         with self._using() as db:
             rows = db.execute(sql, (room_id, table, lo, hi, count)).fetchall()
         rows.reverse()
@@ -210,9 +215,11 @@ class SQLiteStore(HistoryMixin):
         if not terms or top_k <= 0:
             return []
         query = " ".join(f'"{term}"*' for term in terms)
-        sql = (f"SELECT {_FIELDS} FROM memories_fts AS f JOIN memories AS m ON m.seq = f.rowid "
-               "WHERE memories_fts MATCH ? AND m.room_id = ? AND m.tbl = ? "
-               "ORDER BY f.rank, m.created_us DESC LIMIT ?")  # fmt: skip
+        sql = (
+            f"SELECT {_FIELDS} FROM memories_fts AS f JOIN memories AS m ON m.seq = f.rowid "
+            "WHERE memories_fts MATCH ? AND m.room_id = ? AND m.tbl = ? "
+            "ORDER BY f.rank, m.created_us DESC LIMIT ?"
+        )
         with self._using() as db:
             return _validate(db.execute(sql, (query, room_id, table, top_k)).fetchall())
 
@@ -223,10 +230,13 @@ class SQLiteStore(HistoryMixin):
 
         q = np.asarray(query, dtype="<f8")
         if q.ndim != 1 or q.size == 0:
-            raise ValidationError("embedding must be a non-empty list of numbers",
-                                  field="embedding")  # fmt: skip
-        sql = ("SELECT seq, embedding FROM memories WHERE room_id = ? AND tbl = ? "
-               "AND length(embedding) = ?")  # fmt: skip
+            raise ValidationError(
+                "embedding must be a non-empty list of numbers", field="embedding"
+            )
+        sql = (
+            "SELECT seq, embedding FROM memories WHERE room_id = ? AND tbl = ? "
+            "AND length(embedding) = ?"
+        )
         with self._using() as db:
             hits = db.execute(sql, (room_id, table, q.size * 8)).fetchall()
             if not hits or top_k <= 0:
@@ -238,8 +248,9 @@ class SQLiteStore(HistoryMixin):
             best = np.argsort(-scores, kind="stable")[:top_k]
             seqs = [hits[i][0] for i in best]
             marks = ", ".join("?" * len(seqs))
-            rows = db.execute(f"SELECT m.seq, {_FIELDS} FROM memories AS m "
-                              f"WHERE m.seq IN ({marks})", seqs).fetchall()  # fmt: skip
+            rows = db.execute(
+                f"SELECT m.seq, {_FIELDS} FROM memories AS m WHERE m.seq IN ({marks})", seqs
+            ).fetchall()
         by_seq = {row[0]: row[1:] for row in rows}
         return _validate([by_seq[s] for s in seqs])
 
@@ -249,22 +260,23 @@ class SQLiteStore(HistoryMixin):
             if room_id is None:
                 row = db.execute("SELECT count(*) FROM memories WHERE tbl = ?", (table,))
             else:
-                row = db.execute("SELECT count(*) FROM memories WHERE room_id = ? AND tbl = ?",
-                                 (room_id, table))  # fmt: skip
+                row = db.execute(
+                    "SELECT count(*) FROM memories WHERE room_id = ? AND tbl = ?", (room_id, table)
+                )
             return int(row.fetchone()[0])
 
     async def remove_memory(self, memory_id: uuid.UUID | str, *, table: str) -> bool:
         """Delete one memory; True if it existed."""
         with self._using() as db:
-            cur = db.execute("DELETE FROM memories WHERE id = ? AND tbl = ?",
-                             (_canonical_id(memory_id), table))  # fmt: skip
+            cur = db.execute(
+                "DELETE FROM memories WHERE id = ? AND tbl = ?", (_canonical_id(memory_id), table)
+            )
             return cur.rowcount > 0
 
     async def remove_all_memories(self, room_id: str, *, table: str) -> int:
         """Delete every memory of a room in one transaction; returns how many were deleted."""
         with self._transaction() as db:
-            cur = db.execute("DELETE FROM memories WHERE room_id = ? AND tbl = ?",
-                             (room_id, table))  # fmt: skip
+            cur = db.execute("DELETE FROM memories WHERE room_id = ? AND tbl = ?", (room_id, table))
             return int(cur.rowcount)
 
     def memory_rows(
@@ -283,9 +295,11 @@ class SQLiteStore(HistoryMixin):
             if value is not None:
                 where.append(f"{column} = ?")
                 params.append(value)
-        sql = (f"SELECT id, tbl, room_id, user_id, agent_id, created_us / 1e6, text, action, "
-               f"content, embedding FROM memories WHERE {' AND '.join(where)} "
-               "ORDER BY created_us, seq")  # fmt: skip
+        sql = (
+            f"SELECT id, tbl, room_id, user_id, agent_id, created_us / 1e6, text, action, "
+            f"content, embedding FROM memories WHERE {' AND '.join(where)} "
+            "ORDER BY created_us, seq"
+        )
         with self._using() as db:
             return db.execute(sql, params).fetchall()
 

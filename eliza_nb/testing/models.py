@@ -162,8 +162,10 @@ class DeterministicModel:
         return json.dumps({"thought": thought, "text": text, "actions": chosen})
 
     def __repr__(self) -> str:
-        return (f"DeterministicModel(name={self.name!r}, scripted={len(self.script)}, "
-                f"calls={len(self.calls)})")  # fmt: skip
+        return (
+            f"DeterministicModel(name={self.name!r}, scripted={len(self.script)}, "
+            f"calls={len(self.calls)})"
+        )
 
 
 def _as_object(answer: Any) -> Any:

@@ -73,8 +73,11 @@ def load_plugin(spec: str) -> Plugin:
             except ImportError:
                 found = None
     if not isinstance(found, Plugin):
-        raise PluginError(f"{spec!r} names no plugin: use an installed plugin's name, "
-                          "module:attr, or a module with a `plugin`", plugin=spec)  # fmt: skip
+        raise PluginError(
+            f"{spec!r} names no plugin: use an installed plugin's name, "
+            "module:attr, or a module with a `plugin`",
+            plugin=spec,
+        )
     return found
 
 
@@ -115,8 +118,10 @@ class CaseItem(pytest.Item):
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:
         """One line for a failed case; pytest's usual report for anything else."""
         if isinstance(excinfo.value, PluginSuiteFailure):
-            return (f"plugin {self.plugin.name!r}, suite {self.suite.name!r}, test "
-                    f"{self.case.name!r} failed: {excinfo.value}")  # fmt: skip
+            return (
+                f"plugin {self.plugin.name!r}, suite {self.suite.name!r}, test "
+                f"{self.case.name!r} failed: {excinfo.value}"
+            )
         return super().repr_failure(excinfo, style=style)
 
     def reportinfo(self) -> tuple[Any, int | None, str]:
@@ -135,8 +140,9 @@ class SuiteCollector(pytest.Collector):
     def collect(self) -> Iterator[CaseItem]:
         """One item per test case."""
         for case in self.suite.tests:
-            yield CaseItem.from_parent(self, name=case.name, plugin=self.plugin,
-                                       suite=self.suite, case=case)  # fmt: skip
+            yield CaseItem.from_parent(
+                self, name=case.name, plugin=self.plugin, suite=self.suite, case=case
+            )
 
 
 class PluginSuites(pytest.Collector):
@@ -149,8 +155,7 @@ class PluginSuites(pytest.Collector):
     def collect(self) -> Iterator[SuiteCollector]:
         """One collector per suite."""
         for suite in self.plugin.tests:
-            yield SuiteCollector.from_parent(self, name=suite.name, plugin=self.plugin,
-                                             suite=suite)  # fmt: skip
+            yield SuiteCollector.from_parent(self, name=suite.name, plugin=self.plugin, suite=suite)
 
     def items(self) -> list[CaseItem]:
         """Every case item of every suite, collected at once."""
@@ -159,11 +164,20 @@ class PluginSuites(pytest.Collector):
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     """``--eliza-suites NAME`` and the ini option ``eliza_suites``."""
-    parser.addoption("--eliza-suites", action="append", default=[], metavar="PLUGIN",
-                     help="collect the test suites of an installed eliza_nb plugin "
-                          "(entry-point name or module:attr); repeatable")  # fmt: skip
-    parser.addini("eliza_suites", type="args", default=[],
-                  help="installed eliza_nb plugins whose test suites are collected")  # fmt: skip
+    parser.addoption(
+        "--eliza-suites",
+        action="append",
+        default=[],
+        metavar="PLUGIN",
+        help="collect the test suites of an installed eliza_nb plugin "
+        "(entry-point name or module:attr); repeatable",
+    )
+    parser.addini(
+        "eliza_suites",
+        type="args",
+        default=[],
+        help="installed eliza_nb plugins whose test suites are collected",
+    )
 
 
 def pytest_pycollect_makeitem(collector: pytest.Collector, name: str, obj: object) -> Any:
@@ -183,6 +197,7 @@ def pytest_collection_modifyitems(
     specs = [*config.getoption("eliza_suites", default=[]), *config.getini("eliza_suites")]
     for spec in dict.fromkeys(specs):
         plugin = load_plugin(spec)
-        node = PluginSuites.from_parent(session, name=plugin.name, plugin=plugin,
-                                        nodeid=f"eliza-suites/{plugin.name}")  # fmt: skip
+        node = PluginSuites.from_parent(
+            session, name=plugin.name, plugin=plugin, nodeid=f"eliza-suites/{plugin.name}"
+        )
         items.extend(node.items())
