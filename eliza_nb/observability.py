@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import logging
 import math
+import sys
 from typing import Any, Protocol
 
 from eliza_nb.errors import ValidationError
@@ -121,12 +122,24 @@ def _level(mode: str | int | bool) -> int:
     )
 
 
+class _CurrentStderr(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to the *current* ``sys.stderr``: in a kernel, the running cell's output."""
+
+    @property  # type: ignore[override]
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: Any) -> None:  # StreamHandler.__init__ assigns it; ignore
+        pass
+
+
 def _ensure_handler(logger: logging.Logger) -> None:
     if any(h.get_name() == _HANDLER_NAME for h in logger.handlers):
         return
     if logging.getLogger().handlers:  # the application configured logging: propagate to it
         return
-    handler = logging.StreamHandler()
+    handler = _CurrentStderr()
     handler.set_name(_HANDLER_NAME)
     handler.setFormatter(
         logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s", "%H:%M:%S")

@@ -388,7 +388,7 @@ def test_debug_sets_the_logger_level(shell: TestingShell) -> None:
             assert logger.level == expected
     finally:
         logger.setLevel(logging.NOTSET)
-        logger.handlers = [h for h in logger.handlers if not isinstance(h, commands._StderrHandler)]
+        logger.handlers = [h for h in logger.handlers if h.get_name() != "eliza_nb-console"]
 
 
 def test_batch_delegates_to_run_batch(shell: TestingShell) -> None:

@@ -199,7 +199,7 @@ def test_refresh_button_and_close(dashboard: Dashboard, runtime: AgentRuntime) -
 
 
 def test_dashboard_shows_its_own_errors(dashboard: Dashboard, monkeypatch: Any) -> None:
-    def fail() -> None:
+    def fail(**filters: Any) -> None:
         raise RuntimeError("no frame")
 
     monkeypatch.setattr(dashboard.runtime, "metrics_summary", fail)

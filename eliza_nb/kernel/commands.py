@@ -13,13 +13,13 @@ import difflib
 import functools
 import logging
 import re
-import sys
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from IPython.core.error import UsageError
 
+from eliza_nb import observability
 from eliza_nb.kernel._args import (
     Arg,
     HelpShown,
@@ -44,7 +44,7 @@ if TYPE_CHECKING:
 __all__ = ["COMMANDS", "DEBUG_LEVELS", "Command", "Context", "dispatch", "usage"]
 
 T = TypeVar("T")
-DEBUG_LEVELS = {"none": logging.WARNING, "basic": logging.INFO, "verbose": logging.DEBUG}
+DEBUG_LEVELS = observability.DEBUG_MODES
 
 
 @dataclass
@@ -414,18 +414,9 @@ def _dashboard(ctx: Context, args: argparse.Namespace) -> Any:
 
 @_command("debug", "log level of the 'eliza_nb' logger", arg("level", choices=list(DEBUG_LEVELS)))
 def _debug(ctx: Context, args: argparse.Namespace) -> None:
-    logger = logging.getLogger("eliza_nb")
-    logger.setLevel(DEBUG_LEVELS[args.level])
-    if not any(isinstance(h, _StderrHandler) for h in logger.handlers):
-        logger.addHandler(_StderrHandler())
-    print(f"eliza_nb logging: {args.level} ({logging.getLevelName(logger.level)})")
-
-
-class _StderrHandler(logging.Handler):
-    """Writes to the *current* ``sys.stderr`` (the cell's), not the one at creation time."""
-
-    def emit(self, record: logging.LogRecord) -> None:
-        sys.stderr.write(f"[eliza_nb {record.levelname.lower()}] {record.getMessage()}\n")
+    mode = observability.set_debug_mode(args.level)
+    level = logging.getLevelName(logging.getLogger("eliza_nb").level)
+    print(f"eliza_nb logging: {mode} ({level})")
 
 
 @_command("help", "usage of every subcommand, or of one", arg("subcommand", nargs="?"))

@@ -255,9 +255,13 @@ class Dashboard(widgets.VBox):  # type: ignore[misc]
         self._on_refresh(self)
 
     def _draw(self) -> None:
-        runs = self.runtime.metrics_frame()
-        errors = self.runtime.errors_frame().drop(columns=["traceback"]).tail(self.max_errors)
-        self.summary.value = display.frame_html(self.runtime.metrics_summary(), "No runs yet.")
+        # This session only: with a database file the history of every session is there too.
+        session = self.runtime.session_id
+        runs = self.runtime.metrics_frame(session_id=session)
+        errors = self.runtime.errors_frame(session_id=session).drop(columns=["traceback"])
+        errors = errors.tail(self.max_errors)
+        summary = self.runtime.metrics_summary(session_id=session)
+        self.summary.value = display.frame_html(summary, "No runs yet.")
         self.errors.value = "<div><b>Latest errors</b></div>" + display.frame_html(errors, "None.")
         self.plot.value = display.durations_png(runs) if len(runs) else b""
         self.plot.layout.display = None if len(runs) else "none"
