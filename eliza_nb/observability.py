@@ -125,7 +125,7 @@ def _level(mode: str | int | bool) -> int:
 class _CurrentStderr(logging.StreamHandler):  # type: ignore[type-arg]
     """Writes to the *current* ``sys.stderr``: in a kernel, the running cell's output."""
 
-    @property  # type: ignore[override]
+    @property
     def stream(self) -> Any:
         return sys.stderr
 
