@@ -298,17 +298,13 @@ def test_any_message_value(rt: AgentRuntime, message: Any, room: Any) -> None:
     _still_works(rt)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="store/base.py memory_to_row lets PydanticSerializationError escape for content "
-    "that is not JSON (bytes that are not UTF-8, objects, lone surrogates in extra keys); "
-    "reported: it should raise ValidationError naming the field",
-)
 @pytest.mark.parametrize(
     "extra", [b"\xff", object(), "\ud800"], ids=["bytes", "object", "surrogate"]
 )
 def test_unstorable_content_is_a_validation_error(rt: AgentRuntime, extra: Any) -> None:
-    _outcome(rt, rt.process_message, {"text": "hello", "blob": extra})
+    out = _outcome(rt, rt.process_message, {"text": "hello", "blob": extra})
+    assert isinstance(out, ValidationError) and out.field == "content"
+    _still_works(rt)
 
 
 def test_separator_only_action_name_does_not_break_routing() -> None:

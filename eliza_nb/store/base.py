@@ -21,6 +21,8 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol, runtime_checkable
 
+from pydantic_core import PydanticSerializationError
+
 from eliza_nb.errors import ValidationError
 from eliza_nb.types import Memory
 
@@ -234,6 +236,14 @@ def memory_to_row(memory: Memory, table: str) -> tuple[Any, ...]:
     embedding bytes)``.
     """
     content = memory.content
+    try:
+        content_json = content.model_dump_json(exclude_defaults=True)
+    except PydanticSerializationError as exc:
+        # Extra keys may hold anything; the database keeps JSON only (text must be UTF-8).
+        raise ValidationError(
+            f"memory content cannot be stored: it must be JSON-serialisable text ({exc})",
+            field="content",
+        ) from None
     return (
         str(memory.id),
         table,
@@ -243,7 +253,7 @@ def memory_to_row(memory: Memory, table: str) -> tuple[Any, ...]:
         epoch_us(memory.created_at),
         content.text,
         content.action,
-        content.model_dump_json(exclude_defaults=True),
+        content_json,
         embedding_to_blob(memory.embedding),
     )
 
