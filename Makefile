@@ -31,8 +31,9 @@ pytest: install browser
 	$(BIN)/python -m pytest tests -q
 	$(BIN)/python -m pytest --nbval --nbval-current-env --nbval-sanitize-with $(NOTEBOOKS)/sanitize.cfg $(NOTEBOOKS) -q -p no:randomly
 
+## bench: every benchmark script, each printing figures measured in one run
 bench: install
-	$(BIN)/python benchmarks/dispatch.py
+	for b in dispatch magics store load batch; do $(BIN)/python benchmarks/$$b.py || exit 1; done
 
 ## lab: JupyterLab on notebooks/ with the package installed in .venv
 lab: install
