@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import urllib.error
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.message import Message
@@ -21,7 +21,7 @@ from pydantic import ValidationError as PydanticValidationError
 
 from eliza_nb.errors import ApiError
 
-__all__ = ["RawResponse", "check_status", "http_get", "parse_json"]
+__all__ = ["RawResponse", "check_status", "http_get", "http_request", "parse_json"]
 
 _CLIENT_CODES = {
     401: "API_UNAUTHORIZED",
@@ -47,7 +47,27 @@ def http_get(url: str, headers: Mapping[str, str], timeout: float) -> RawRespons
     Raises:
         ApiError: ``API_TIMEOUT`` or ``API_CONNECTION_ERROR`` (both retryable).
     """
-    request = urllib.request.Request(url, headers=dict(headers), method="GET")
+    return http_request("GET", url, headers, timeout)
+
+
+def http_request(
+    method: str,
+    url: str,
+    headers: Mapping[str, str],
+    timeout: float,
+    body: bytes | None = None,
+    *,
+    timeout_error: Callable[[str, float], ApiError] | None = None,
+    unreachable_error: Callable[[str, object], ApiError] | None = None,
+) -> RawResponse:
+    """One HTTP request with the standard library (blocking; run it in a thread).
+
+    Error statuses come back as responses; a timeout or a connection failure raises the
+    ``ApiError`` its factory makes (by default ``API_TIMEOUT`` / ``API_CONNECTION_ERROR``).
+    """
+    on_timeout = timeout_error or _timeout
+    on_unreachable = unreachable_error or _unreachable
+    request = urllib.request.Request(url, data=body, headers=dict(headers), method=method)
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
             return RawResponse(response.status, response.reason, response.headers, response.read())
@@ -55,13 +75,13 @@ def http_get(url: str, headers: Mapping[str, str], timeout: float) -> RawRespons
         with exc:  # an HTTPError holds the open response; close it
             return RawResponse(exc.code, str(exc.reason), exc.headers, exc.read())
     except TimeoutError:
-        raise _timeout(url, timeout) from None
+        raise on_timeout(url, timeout) from None
     except urllib.error.URLError as exc:
         if isinstance(exc.reason, TimeoutError):
-            raise _timeout(url, timeout) from None
-        raise _unreachable(url, exc.reason) from None
+            raise on_timeout(url, timeout) from None
+        raise on_unreachable(url, exc.reason) from None
     except OSError as exc:  # reset or refused while reading
-        raise _unreachable(url, exc) from None
+        raise on_unreachable(url, exc) from None
 
 
 def _timeout(url: str, timeout: float) -> ApiError:

@@ -42,8 +42,6 @@ import asyncio
 import functools
 import json
 import ssl
-import urllib.error
-import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -52,6 +50,7 @@ from urllib.parse import urlparse
 from eliza_nb.errors import ApiError, ConfigurationError
 from eliza_nb.models import ModelType
 from eliza_nb.plugin import Plugin, PluginConfig, Service
+from eliza_nb.plugins._http import http_request
 from eliza_nb.resilience import RateLimiter, ResponseCache, with_retry
 from eliza_nb.suites import TestCase, TestSuite
 
@@ -173,21 +172,16 @@ def _retry_after(value: str | None) -> float | None:
 
 
 def _post_urllib(url: str, body: bytes, headers: dict[str, str], timeout: float) -> _Reply:
-    request = urllib.request.Request(url, data=body, headers=headers, method="POST")
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            return _Reply(response.status, response.read(), None)
-    except urllib.error.HTTPError as exc:
-        with exc:
-            return _Reply(exc.code, exc.read(), _retry_after(exc.headers.get("Retry-After")))
-    except TimeoutError:
-        raise _timeout(url, timeout) from None
-    except urllib.error.URLError as exc:
-        if isinstance(exc.reason, TimeoutError):
-            raise _timeout(url, timeout) from None
-        raise _unreachable(url, exc.reason) from None
-    except OSError as exc:
-        raise _unreachable(url, exc) from None
+    raw = http_request(
+        "POST",
+        url,
+        headers,
+        timeout,
+        body,
+        timeout_error=_timeout,
+        unreachable_error=_unreachable,
+    )
+    return _Reply(raw.status, raw.body, _retry_after(raw.headers.get("Retry-After")))
 
 
 @functools.cache
