@@ -18,6 +18,7 @@ from collections.abc import Mapping, Sequence
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
+from eliza_nb import records
 from eliza_nb.store.base import TimeBound, rounded_us_bounds
 
 if TYPE_CHECKING:
@@ -56,17 +57,7 @@ METRIC_COLUMNS = (
     "room_id",
     "session_id",
 )
-ERROR_COLUMNS = (
-    "timestamp",
-    "run_id",
-    "plugin",
-    "action",
-    "code",
-    "error_type",
-    "message",
-    "traceback",
-    "session_id",
-)
+ERROR_COLUMNS = (*records.ERROR_COLUMNS, "session_id")
 MEMORY_COLUMNS = ("id", "created_at", "room_id", "user_id", "agent_id", "text", "action", "content")
 COMPONENT_COLUMNS = ("plugin", "kind", "name", "description", "similes")
 SUMMARY_COLUMNS = (

@@ -25,32 +25,16 @@ from collections.abc import Iterable, Sequence
 from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any
 
+from eliza_nb import records
 from eliza_nb.store.base import TimeBound, rounded_us_bounds
 
 __all__ = ["RUN_FIELDS", "STAGE_SQL", "HistoryMixin", "insert_flat", "well_formed"]
 
 log = logging.getLogger("eliza_nb.store")
 
-RUN_FIELDS = (
-    "run_id",
-    "plugin",
-    "action",
-    "started",
-    "duration_ms",
-    "success",
-    "error_code",
-    "room_id",
-)
-ERROR_FIELDS = (
-    "timestamp",
-    "run_id",
-    "plugin",
-    "action",
-    "code",
-    "error_type",
-    "message",
-    "traceback",
-)
+# The stored columns are the record tuples' fields, in their order.
+RUN_FIELDS = records.RUN_COLUMNS
+ERROR_FIELDS = records.ERROR_COLUMNS
 _CHUNK = 2048  # rows per INSERT: 8 x 2048 parameters stay under SQLite's default limit of 32766
 
 STAGE_SQL = f"""
