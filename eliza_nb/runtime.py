@@ -379,9 +379,7 @@ class AgentRuntime(RuntimeViews):
                 f"timeout must be a positive number of seconds, got {timeout!r}", field="timeout"
             )
         limit = timeout or action.timeout or self.default_timeout
-        if self.events.watching_actions:  # ACTION_STARTED/COMPLETED only when someone listens
-            return await self._observed(action, plugin, msg, state, opts, limit)
-        return await self._execute(action, plugin, msg, state, opts, limit)
+        return await self._dispatch(action, plugin, msg, state, opts, limit)
 
     async def run_batch(self, action: str, inputs: Any, **kwargs: Any) -> Any:
         """Run one action over many inputs: a DataFrame of results, one row per input.
