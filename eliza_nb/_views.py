@@ -109,7 +109,8 @@ class RuntimeViews(RuntimeParity):
         return frames.memories_frame(self.store.memory_rows(room_id, start=start, end=end))
 
     def components_frame(self) -> pd.DataFrame:
-        """One row per registered action, provider, evaluator and service."""
+        """One row per registered action, provider, evaluator, service, model and event handler
+        list (``kind`` says which)."""
         rows: list[tuple[Any, ...]] = []
         for pname, plugin in self.registry.plugins.items():
             for a in plugin.actions:
@@ -122,6 +123,11 @@ class RuntimeViews(RuntimeParity):
                 cls = s if isinstance(s, type) else type(s)
                 stype = getattr(cls, "service_type", "")
                 rows.append((pname, "service", stype, (cls.__doc__ or "").strip(), []))
+            for model_type, handler in plugin.models.items():
+                doc = (getattr(handler, "__doc__", None) or "").strip().split("\n")[0]
+                rows.append((pname, "model", str(model_type), doc, []))
+            for event, handlers in plugin.events.items():
+                rows.append((pname, "event", str(event), f"{len(handlers)} handler(s)", []))
         return frames.components_frame(rows)
 
     def metrics_summary(
@@ -154,6 +160,8 @@ class RuntimeViews(RuntimeParity):
                 "actions": sorted(a.name for a in p.actions),
                 "providers": sorted(x.name for x in p.providers),
                 "evaluators": sorted(e.name for e in p.evaluators),
+                "models": sorted(str(m) for m in p.models),
+                "events": sorted(str(e) for e in p.events),
                 "services": sorted(
                     getattr(s if isinstance(s, type) else type(s), "service_type", "")
                     for s in p.services

@@ -348,3 +348,22 @@ async def test_a_provider_value_that_cannot_print_does_not_break_state(
     state = await runtime.compose_state("hi")
     assert isinstance(state.values["broken"], Broken)
     assert "<Broken: unprintable (RuntimeError)>" in state.text
+
+
+async def test_components_and_snapshot_list_models_and_events(runtime: AgentRuntime) -> None:
+    async def small(runtime: Any, params: Any) -> str:
+        """Answers briefly."""
+        return "ok"
+
+    plugin = Plugin(
+        name="m",
+        models={"TEXT_SMALL": small},
+        events={"MESSAGE_RECEIVED": [lambda payload: None, lambda payload: None]},
+    )
+    await runtime.register_plugin(plugin)
+    frame = runtime.components_frame()
+    rows = {(r.kind, r.name): r.description for r in frame.itertuples()}
+    assert rows[("model", "TEXT_SMALL")] == "Answers briefly."
+    assert rows[("event", "MESSAGE_RECEIVED")] == "2 handler(s)"
+    snap = runtime.snapshot()["plugins"]["m"]
+    assert snap["models"] == ["TEXT_SMALL"] and snap["events"] == ["MESSAGE_RECEIVED"]

@@ -129,6 +129,8 @@ async def test_snapshot_contents() -> None:
             "actions": ["ECHO", "FAIL"],
             "providers": ["time"],
             "evaluators": [],
+            "models": [],
+            "events": [],
             "services": [],
         }
     }
