@@ -103,10 +103,17 @@ class RuntimeViews(RuntimeParity):
         return frames.error_history(self.metrics, start=start, end=end, session_id=session_id)
 
     def memories_frame(
-        self, room_id: str | None = None, *, start: TimeBound = None, end: TimeBound = None
+        self,
+        room_id: str | None = None,
+        *,
+        table: str | None = None,
+        start: TimeBound = None,
+        end: TimeBound = None,
     ) -> pd.DataFrame:
-        """One row per stored memory (all tables), optionally of one room and time range."""
-        return frames.memories_frame(self.store.memory_rows(room_id, start=start, end=end))
+        """One row per stored memory, optionally of one room, one table (``"messages"``,
+        ``"notes"``, ...) and a time range; the ``table`` column says which."""
+        rows = self.store.memory_rows(room_id, table, start=start, end=end)
+        return frames.memories_frame(rows)
 
     def components_frame(self) -> pd.DataFrame:
         """One row per registered action, provider, evaluator, service, model and event handler

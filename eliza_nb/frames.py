@@ -58,7 +58,17 @@ METRIC_COLUMNS = (
     "session_id",
 )
 ERROR_COLUMNS = (*records.ERROR_COLUMNS, "session_id")
-MEMORY_COLUMNS = ("id", "created_at", "room_id", "user_id", "agent_id", "text", "action", "content")
+MEMORY_COLUMNS = (
+    "id",
+    "created_at",
+    "room_id",
+    "user_id",
+    "agent_id",
+    "text",
+    "action",
+    "content",
+    "table",  # which MemoryManager wrote it: "messages", "notes", ...
+)
 COMPONENT_COLUMNS = ("plugin", "kind", "name", "description", "similes")
 SUMMARY_COLUMNS = (
     "action",
@@ -79,8 +89,8 @@ CUSTOM_COLUMNS = ("timestamp", "name", "kind", "value")
 # time -> datetime64[ns, UTC] (from epoch seconds), Int64 -> nullable integer.
 _RUN_KINDS = ("int", "str", "str", "time", "float", "bool", "str", "str", "int")
 _ERROR_KINDS = ("time", "Int64", "str", "str", "str", "str", "str", "str", "int")
-_MEMORY_KINDS = ("str", "time", "str", "str", "str", "str", "str", "str")
-_MEMORY_PICK = (0, 5, 2, 3, 4, 6, 7, 8)  # MemoryRow positions of MEMORY_COLUMNS
+_MEMORY_KINDS = ("str", "time", "str", "str", "str", "str", "str", "str", "str")
+_MEMORY_PICK = (0, 5, 2, 3, 4, 6, 7, 8, 1)  # MemoryRow positions of MEMORY_COLUMNS
 _CUSTOM_KINDS = ("time", "str", "str", "float")
 _NUMPY_DTYPES = {
     "int": "int64",

@@ -333,6 +333,8 @@ def test_metrics_errors_summary_and_memories(shell: TestingShell) -> None:
     memories = out(shell, "%eliza memories --room lobby")
     assert isinstance(memories, pd.DataFrame) and "say hi" in memories["text"].tolist()
     assert out(shell, "%eliza memories --room elsewhere").empty
+    assert not out(shell, "%eliza memories --table messages").empty
+    assert out(shell, "%eliza memories --table notes").empty
 
 
 def test_send_routes_text_to_an_action(shell: TestingShell, capsys: Any) -> None:

@@ -110,7 +110,7 @@ def test_empty_frames_have_their_columns_and_dtypes(any_rt: AgentRuntime) -> Non
     assert errors.empty and list(errors.columns) == [*SPEC_ERRORS, "session_id"]
     assert dtypes(errors) == ERROR_DTYPES
     memories = any_rt.memories_frame()
-    assert memories.empty and list(memories.columns) == SPEC_MEMORIES
+    assert memories.empty and list(memories.columns) == [*SPEC_MEMORIES, "table"]
     summary = any_rt.metrics_summary()
     assert summary.empty and list(summary.columns)[: len(SPEC_SUMMARY)] == SPEC_SUMMARY
     assert list(summary.columns)[len(SPEC_SUMMARY) :] == ["min_ms", "total_ms"]
@@ -134,6 +134,8 @@ async def test_frames_with_rows_keep_the_same_schema(any_rt: AgentRuntime) -> No
     ]
     memories = any_rt.memories_frame(room_id="r1")
     assert memories["text"].tolist() == ["hello"] and str(memories["created_at"].dtype) == UTC_NS
+    assert memories["table"].tolist() == ["messages"]
+    assert any_rt.memories_frame(table="notes").empty
     summary = any_rt.metrics_summary().set_index("action")
     assert summary.loc["BOOM", ["runs", "failures", "success_rate"]].tolist() == [1, 1, 0.0]
     assert summary.loc["TICK", "min_ms"] == summary.loc["TICK", "total_ms"] > 0

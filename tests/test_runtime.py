@@ -565,6 +565,7 @@ SCHEMAS: dict[str, dict[str, str]] = {
         "text": "object",
         "action": "object",
         "content": "object",
+        "table": "object",
     },
     "components_frame": {
         "plugin": "object",

@@ -331,9 +331,14 @@ def _errors(ctx: Context, args: argparse.Namespace) -> pd.DataFrame:
     return ctx.runtime.errors_frame()
 
 
-@_command("memories", "stored memories", arg("--room", help="only this room"))
+@_command(
+    "memories",
+    "stored memories",
+    arg("--room", help="only this room"),
+    arg("--table", help="only this table (messages, notes, ...)"),
+)
 def _memories(ctx: Context, args: argparse.Namespace) -> pd.DataFrame:
-    return ctx.runtime.memories_frame(room_id=args.room)
+    return ctx.runtime.memories_frame(room_id=args.room, table=args.table)
 
 
 @_command("summary", "per action: runs, success rate, mean/p50/p95/max ms")
