@@ -81,6 +81,23 @@ class TestMemory:
         assert quick.model_dump() == slow.model_dump()
         assert quick.content.model_dump() == Content(text="hi").model_dump()
 
+    def test_quick_message_behaves_like_a_model(self) -> None:
+        import copy
+        import pickle
+
+        quick = quick_message("hi", "u", "a", "r")
+        assert quick.model_dump(exclude_unset=True).keys() == {
+            "user_id",
+            "agent_id",
+            "room_id",
+            "content",
+        }
+        quick.content.text = "changed"  # assignment works and is tracked as set
+        assert quick.content.model_fields_set == {"text"}
+        assert pickle.loads(pickle.dumps(quick)) == quick
+        assert copy.deepcopy(quick) == quick
+        assert quick_message("hi", "u", "a", "r").id != quick.id
+
 
 def test_new_id_round_trips_through_text() -> None:
     ids = {new_id() for _ in range(1000)}
