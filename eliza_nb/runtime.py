@@ -246,20 +246,12 @@ class AgentRuntime(RuntimeRegistration, RuntimeViews):
         t0 = time.perf_counter()
         try:
             if action.validate is not None and not await self._validate(action, msg, state):
-                return self._failed(
-                    run_id,
-                    action,
-                    plugin,
-                    msg,
-                    started,
-                    t0,
-                    responses,
-                    ErrorInfo(
-                        code="VALIDATION_FAILED",
-                        message=f"{action.name}: validate returned False",
-                        error_type="ValidationFailed",
-                    ),
+                info = ErrorInfo(
+                    code="VALIDATION_FAILED",
+                    message=f"{action.name}: validate returned False",
+                    error_type="ValidationFailed",
                 )
+                return self._failed(run_id, action, plugin, msg, started, t0, responses, info)
             value = action.handler(self, msg, state, opts, Callback(responses))  # type: ignore[misc]
             # A sync wrapper (lambda, decorator) around an async function returns a coroutine.
             if action.handler_is_async or asyncio.iscoroutine(value):
@@ -282,20 +274,12 @@ class AgentRuntime(RuntimeRegistration, RuntimeViews):
             self._failed(run_id, action, plugin, msg, started, t0, responses, info)
             raise
         except KeyboardInterrupt:  # the kernel's interrupt inside a sync handler
-            self._failed(
-                run_id,
-                action,
-                plugin,
-                msg,
-                started,
-                t0,
-                responses,
-                ErrorInfo(
-                    code="CANCELLED",
-                    message=f"{action.name} was interrupted",
-                    error_type="KeyboardInterrupt",
-                ),
+            info = ErrorInfo(
+                code="CANCELLED",
+                message=f"{action.name} was interrupted",
+                error_type="KeyboardInterrupt",
             )
+            self._failed(run_id, action, plugin, msg, started, t0, responses, info)
             raise
         except TimeoutError as own:
             if limit is None:  # the handler's own TimeoutError (a remote call), not a timeout=
