@@ -21,18 +21,20 @@ Every error the library raises derives from :class:`ElizaError` and carries a st
                                                    an AssertionError (``eliza_nb.regression``)
 
 ``VALIDATION_FAILED`` is a result code, not an exception: an action whose ``validate`` says no
-returns ``success=False`` with that code.
+returns ``success=False`` with that code. Every code the library writes is named once, in
+:class:`Code`; the exception classes take theirs from it.
 """
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Final
 
 __all__ = [
     "ActionCancelledError",
     "ActionNotFoundError",
     "ActionTimeoutError",
     "ApiError",
+    "Code",
     "ConfigurationError",
     "ElizaError",
     "HandlerError",
@@ -41,6 +43,37 @@ __all__ = [
     "StoreError",
     "ValidationError",
 ]
+
+
+class Code:
+    """Every error and result code eliza_nb itself writes, named once (plugins may add their own).
+
+    The codes are plain strings: ``result.error_code == Code.TIMEOUT == "TIMEOUT"``.
+    """
+
+    ELIZA_ERROR: Final = "ELIZA_ERROR"
+    CONFIGURATION_ERROR: Final = "CONFIGURATION_ERROR"
+    VALIDATION_ERROR: Final = "VALIDATION_ERROR"
+    PLUGIN_ERROR: Final = "PLUGIN_ERROR"
+    ACTION_NOT_FOUND: Final = "ACTION_NOT_FOUND"
+    HANDLER_ERROR: Final = "HANDLER_ERROR"
+    TIMEOUT: Final = "TIMEOUT"
+    CANCELLED: Final = "CANCELLED"
+    API_ERROR: Final = "API_ERROR"
+    STORE_ERROR: Final = "STORE_ERROR"
+    MODEL_NOT_FOUND: Final = "MODEL_NOT_FOUND"
+    SECRET_ERROR: Final = "SECRET_ERROR"
+    BASELINE_DRIFT: Final = "BASELINE_DRIFT"
+    #: ``validate`` returned false (a result code, never raised).
+    VALIDATION_FAILED: Final = "VALIDATION_FAILED"
+    #: A provider raised while the state was composed.
+    PROVIDER_ERROR: Final = "PROVIDER_ERROR"
+    #: An event handler raised (the emitter goes on).
+    EVENT_HANDLER_ERROR: Final = "EVENT_HANDLER_ERROR"
+    #: The model's answer could not be used, or the model raised a foreign exception.
+    MODEL_ERROR: Final = "MODEL_ERROR"
+    #: An embedding model failed while a memory was stored.
+    EMBEDDING_ERROR: Final = "EMBEDDING_ERROR"
 
 
 class ElizaError(Exception):
@@ -57,7 +90,7 @@ class ElizaError(Exception):
         eliza_nb.errors.ElizaError: [QUOTA] Quota exceeded
     """
 
-    default_code: ClassVar[str] = "ELIZA_ERROR"
+    default_code: ClassVar[str] = Code.ELIZA_ERROR
 
     def __init__(
         self, message: str, *, code: str | None = None, details: dict[str, Any] | None = None
@@ -82,13 +115,13 @@ class ElizaError(Exception):
 class ConfigurationError(ElizaError):
     """Settings are missing or unusable; the message names every missing key."""
 
-    default_code = "CONFIGURATION_ERROR"
+    default_code: ClassVar[str] = Code.CONFIGURATION_ERROR
 
 
 class ValidationError(ElizaError):
     """Input failed validation at a boundary; ``field`` (and ``plugin`` when known) say where."""
 
-    default_code = "VALIDATION_ERROR"
+    default_code: ClassVar[str] = Code.VALIDATION_ERROR
 
     def __init__(
         self,
@@ -111,7 +144,7 @@ class PluginError(ElizaError):
     ``plugin`` is the name of the plugin at fault (pluggy's habit: the error carries its object).
     """
 
-    default_code = "PLUGIN_ERROR"
+    default_code: ClassVar[str] = Code.PLUGIN_ERROR
 
     def __init__(
         self,
@@ -128,7 +161,7 @@ class PluginError(ElizaError):
 class ActionNotFoundError(ElizaError):
     """No registered action has that name or simile; ``suggestions`` holds the closest names."""
 
-    default_code = "ACTION_NOT_FOUND"
+    default_code: ClassVar[str] = Code.ACTION_NOT_FOUND
 
     def __init__(self, name: str, suggestions: list[str], available: int) -> None:
         hint = f" Did you mean: {', '.join(suggestions)}?" if suggestions else ""
@@ -145,25 +178,25 @@ class ActionNotFoundError(ElizaError):
 class HandlerError(ElizaError):
     """A handler raised an exception that is not an ElizaError."""
 
-    default_code = "HANDLER_ERROR"
+    default_code: ClassVar[str] = Code.HANDLER_ERROR
 
 
 class ActionTimeoutError(ElizaError):
     """A handler ran longer than its ``timeout``."""
 
-    default_code = "TIMEOUT"
+    default_code: ClassVar[str] = Code.TIMEOUT
 
 
 class ActionCancelledError(ElizaError):
     """A run was cancelled before it finished (an interrupt or a cancelled task)."""
 
-    default_code = "CANCELLED"
+    default_code: ClassVar[str] = Code.CANCELLED
 
 
 class ApiError(ElizaError):
     """A remote API call failed; ``status`` is the HTTP status when there was one."""
 
-    default_code = "API_ERROR"
+    default_code: ClassVar[str] = Code.API_ERROR
 
     def __init__(
         self,
@@ -180,10 +213,10 @@ class ApiError(ElizaError):
 class StoreError(ElizaError):
     """The memory database cannot be opened, read or written."""
 
-    default_code = "STORE_ERROR"
+    default_code: ClassVar[str] = Code.STORE_ERROR
 
 
 class ModelNotFoundError(ElizaError):
     """No registered plugin serves the requested model type."""
 
-    default_code = "MODEL_NOT_FOUND"
+    default_code: ClassVar[str] = Code.MODEL_NOT_FOUND

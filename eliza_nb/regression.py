@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from eliza_nb.errors import ElizaError, ValidationError
+from eliza_nb.errors import Code, ElizaError, ValidationError
 
 if TYPE_CHECKING:
     import numpy as np
@@ -48,7 +48,7 @@ class BaselineDriftError(ElizaError, AssertionError):
     An ``AssertionError``, so pytest and nbval report it as a failed check.
     """
 
-    default_code = "BASELINE_DRIFT"
+    default_code = Code.BASELINE_DRIFT
 
     def __init__(self, message: str, diff: pd.DataFrame, path: Path) -> None:
         super().__init__(message, details={"path": str(path), "rows": len(diff)})

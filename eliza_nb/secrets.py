@@ -45,7 +45,7 @@ from typing import TYPE_CHECKING
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from eliza_nb.errors import ElizaError
+from eliza_nb.errors import Code, ElizaError
 
 if TYPE_CHECKING:
     from eliza_nb.runtime import AgentRuntime
@@ -75,7 +75,7 @@ class SecretError(ElizaError):
     """The secret store cannot be used: a bad or unsafe key, a malformed file, or a value that
     fails authentication (tampered with, or encrypted under another key)."""
 
-    default_code = "SECRET_ERROR"
+    default_code = Code.SECRET_ERROR
 
 
 def _home() -> Path:
