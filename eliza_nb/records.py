@@ -1,6 +1,9 @@
 """The run, error and custom-metric records a runtime appends on its hot path, and their flusher.
 
-Records are plain tuples in lists: appending one costs a tuple and a list append, no pandas, no
+Every run row and every error row is built here, by :meth:`MetricsRecorder.run` and
+:meth:`MetricsRecorder.failure`: the one place that makes their text safe to store (lone
+surrogates replaced, never raised on) and masks secrets in it. Rows are :class:`RunRow` and
+:class:`ErrorRow` tuples in lists: recording one costs a tuple and a list append, no pandas, no
 model validation, no I/O. ``eliza_nb.frames`` turns them into DataFrames on demand.
 
 When the runtime's store is a file, :meth:`MetricsRecorder.attach` starts a daemon thread that
@@ -13,17 +16,24 @@ records: those of the last interval.
 from __future__ import annotations
 
 import atexit
+import functools
+import itertools
 import logging
 import os
+import re
 import threading
 import time
 import weakref
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from eliza_nb.errors import StoreError
 from eliza_nb.store.base import RecordStore
+from eliza_nb.types import ErrorInfo
 
-__all__ = ["FLUSH_INTERVAL", "ErrorRow", "MetricsRecorder", "RunRow"]
+if TYPE_CHECKING:
+    from eliza_nb.settings import Masker
+
+__all__ = ["FLUSH_INTERVAL", "ErrorRow", "MetricsRecorder", "RunRow", "safe_text"]
 
 log = logging.getLogger("eliza_nb.records")
 
@@ -59,6 +69,37 @@ class ErrorRow(NamedTuple):
 
 RUN_COLUMNS = RunRow._fields
 ERROR_COLUMNS = ErrorRow._fields
+# tuple.__new__ skips the NamedTuple's Python-level __new__: a third of the cost per row.
+_run_row = functools.partial(tuple.__new__, RunRow)
+_error_row = functools.partial(tuple.__new__, ErrorRow)
+
+
+def safe_text(text: str) -> str:
+    r"""``text`` with lone surrogates replaced by U+FFFD, so that it encodes to UTF-8.
+
+    What ``os.listdir`` returns for an undecodable file name holds such characters; stored as
+    they are, they would make every later write of the SQLite store fail.
+
+    Example:
+        >>> safe_text(b"r\xff".decode("utf-8", "surrogateescape")) == "r\ufffd"
+        True
+    """
+    if text.isascii():
+        return text
+    return _SURROGATE.sub("\ufffd", text)
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _text(value: Any) -> str:
+    """A stored text field: a string made safe (a non-string is shown through ``str``)."""
+    if not isinstance(value, str):
+        try:
+            value = str(value)
+        except Exception:
+            value = f"<{type(value).__name__}: unprintable>"
+    return safe_text(value)
 
 
 class MetricsRecorder:
@@ -81,7 +122,9 @@ class MetricsRecorder:
     __slots__ = (
         "__weakref__",
         "_flushed",
+        "_ids",
         "_lock",
+        "_masker",
         "_sink",
         "_stop",
         "custom",
@@ -90,16 +133,73 @@ class MetricsRecorder:
         "session_id",
     )
 
-    def __init__(self) -> None:
-        # Tuples are appended directly by the runtime: RunRow/ErrorRow give the field order.
-        self.runs: list[tuple[Any, ...]] = []
-        self.errors: list[tuple[Any, ...]] = []
+    def __init__(self, masker: Masker | None = None) -> None:
+        # Appended to only by run() and failure(): RunRow/ErrorRow tuples.
+        self.runs: list[RunRow] = []
+        self.errors: list[ErrorRow] = []
+        self._masker = masker
+        self._ids = itertools.count(1)
         self.custom: list[tuple[float, str, str, float]] = []
         self.session_id = 0
         self._sink: RecordStore | None = None
         self._flushed = (0, 0)  # how many runs and errors the store already holds
         self._lock = threading.Lock()
         self._stop: threading.Event | None = None
+
+    # -- recording: the one place run and error rows are built -------------------------------
+    def new_run_id(self) -> int:
+        """A fresh run id of this session (1, 2, ...)."""
+        return next(self._ids)
+
+    def run(
+        self,
+        run_id: int,
+        plugin: str,
+        action: str,
+        started: float,
+        duration_ms: float,
+        room_id: str,
+        code: str | None = None,
+    ) -> None:
+        """Record one finished run; ``code`` is its error code (None: it succeeded).
+
+        ``plugin``, ``action`` and ``room_id`` come checked from the registry and the message;
+        the code, which plugin code may choose, is made safe here.
+        """
+        if code is not None:
+            code = _text(code)
+        self.runs.append(
+            _run_row((run_id, plugin, action, started, duration_ms, code is None, code, room_id))
+        )
+
+    def failure(self, run_id: int | None, plugin: str, action: str, info: ErrorInfo) -> ErrorInfo:
+        """Record one failure (of a run, a hook, a provider ...) and return its clean ``ErrorInfo``.
+
+        The code, message, type and traceback are made safe to store and masked: the returned
+        info is what results and cards show, so they hold exactly what the error log holds.
+        """
+        mask = self._masker.mask if self._masker is not None else _same
+        clean = ErrorInfo.model_construct(
+            code=_text(info.code),
+            message=mask(_text(info.message)),
+            error_type=_text(info.error_type),
+            traceback=mask(_text(info.traceback)),
+        )
+        self.errors.append(
+            _error_row(
+                (
+                    time.time(),
+                    run_id,
+                    _text(plugin),
+                    _text(action),
+                    clean.code,
+                    clean.error_type,
+                    clean.message,
+                    clean.traceback,
+                )
+            )
+        )
+        return clean
 
     @property
     def sink(self) -> RecordStore | None:
@@ -225,6 +325,10 @@ class MetricsRecorder:
             f"MetricsRecorder(session={self.session_id}, runs={len(self.runs)}, "
             f"errors={len(self.errors)}, {where})"
         )
+
+
+def _same(text: str) -> str:
+    return text
 
 
 def _flush_loop(ref: weakref.ref[MetricsRecorder], stop: threading.Event, interval: float) -> None:

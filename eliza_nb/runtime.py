@@ -86,7 +86,7 @@ class AgentRuntime(RuntimeRegistration, RuntimeViews):
             SQLiteStore(database) if isinstance(database, str | Path) else database
         )
         self.messages = MemoryManager(self, self.store, "messages")
-        self.metrics = MetricsRecorder()
+        self.metrics = MetricsRecorder(self.settings.masker)
         # One session per start; with a file store the records are flushed there (records.py).
         self.session_id = self.metrics.attach(self.store, self.agent_id)
         self._slow_ms = observability.configure(self.settings)  # SLOW_ACTION_MS, ELIZA_DEBUG
