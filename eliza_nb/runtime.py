@@ -404,6 +404,11 @@ class AgentRuntime(RuntimeRegistration, RuntimeViews):
         return self.run_sync(self.execute_action(action, message, **kwargs))
 
     # -- closing ------------------------------------------------------------------------
+    @property
+    def closed(self) -> bool:
+        """True once :meth:`close` (or :meth:`aclose`) has run."""
+        return self._closed
+
     async def aclose(self) -> None:
         """Unload every plugin (``on_unload``, services and clients stopped), close the store."""
         if self._closed:

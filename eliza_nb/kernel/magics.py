@@ -34,7 +34,7 @@ def get_runtime() -> AgentRuntime:
 
 def _ensure_runtime(use_env: bool) -> AgentRuntime:
     global _runtime
-    if _runtime is None or _runtime._closed:
+    if _runtime is None or _runtime.closed:
         _runtime = AgentRuntime(use_env=use_env)
     return _runtime
 
