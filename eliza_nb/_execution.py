@@ -6,7 +6,7 @@ import traceback as tb
 from collections.abc import Awaitable, Generator
 from typing import Any
 
-from eliza_nb.errors import ElizaError
+from eliza_nb.errors import Code, ElizaError
 from eliza_nb.settings import Masker
 from eliza_nb.types import ActionResult, Content, ErrorInfo
 
@@ -96,15 +96,22 @@ def _safe_str(exc: BaseException) -> str:
         return f"<{type(exc).__name__}: str() failed>"
 
 
-def error_info(exc: BaseException, masker: Masker, code: str | None = None) -> ErrorInfo:
-    """A masked ``ErrorInfo`` for an exception (ElizaError keeps its own code)."""
+def error_info(
+    exc: BaseException, masker: Masker | None = None, *, code: str | None = None
+) -> ErrorInfo:
+    """An ``ErrorInfo`` for an exception (an ElizaError keeps its own code).
+
+    Recording it (``MetricsRecorder.failure``) masks it; ``masker`` masks it now, for an
+    error that is raised rather than recorded.
+    """
     if code is None:
-        code = exc.code if isinstance(exc, ElizaError) else "HANDLER_ERROR"
+        code = exc.code if isinstance(exc, ElizaError) else Code.HANDLER_ERROR
     message = exc.message if isinstance(exc, ElizaError) else _safe_str(exc)
     trace = "".join(tb.format_exception(type(exc), exc, exc.__traceback__))
+    mask = masker.mask if masker is not None else str
     return ErrorInfo(
         code=code,
-        message=masker.mask(message or type(exc).__name__),
+        message=mask(message or type(exc).__name__),
         error_type=type(exc).__name__,
-        traceback=masker.mask(trace),
+        traceback=mask(trace),
     )

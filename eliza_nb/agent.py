@@ -33,19 +33,25 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
 import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from eliza_nb._execution import error_info
-from eliza_nb.errors import ElizaError, ModelNotFoundError
+from eliza_nb.errors import Code, ElizaError, ModelNotFoundError
 from eliza_nb.models import ModelEntry, call_model
 from eliza_nb.types import ActionResult, Content, ErrorInfo, Memory, State
 
 if TYPE_CHECKING:
-    from eliza_nb.runtime import AgentRuntime
+    from eliza_nb.character import Character
+    from eliza_nb.dispatcher import Dispatcher
+    from eliza_nb.models import ModelRegistry
+    from eliza_nb.records import MetricsRecorder
+    from eliza_nb.registry import Registry
+    from eliza_nb.settings import Settings
 
 __all__ = [
     "DEFAULT_MODEL_TIMEOUT",
@@ -57,6 +63,34 @@ __all__ = [
 ]
 
 log = logging.getLogger("eliza_nb")
+
+
+class PromptContext(Protocol):
+    """What rendering a prompt reads: an ``AgentRuntime`` or its message loop."""
+
+    settings: Settings
+    character: Character | None
+    agent_id: str
+    registry: Registry
+
+
+class Loop(PromptContext, Protocol):
+    """What the agent loop uses of the message loop (:class:`eliza_nb.message_loop.MessageLoop`)."""
+
+    owner: Any
+    models: ModelRegistry
+    recorder: MetricsRecorder
+    dispatcher: Dispatcher
+
+    async def compose_state(self, message: Any = None) -> State: ...
+
+    async def evaluate(self, msg: Memory, state: State) -> None: ...
+
+    async def say(self, msg: Memory, content: Content) -> None: ...
+
+    async def run_named(self, name: str, msg: Memory, state: State) -> ActionResult | None: ...
+
+
 DEFAULT_MODEL_TIMEOUT = 120.0
 _PSEUDO = frozenset({"REPLY", "NONE", "IGNORE"})
 _KEYS = frozenset({"text", "actions", "action"})
@@ -146,7 +180,7 @@ def _names(value: Any) -> tuple[str, ...]:
 
 
 # -- prompt -----------------------------------------------------------------------------
-def render_prompt(runtime: AgentRuntime, state: State, message: Memory) -> str:
+def render_prompt(runtime: PromptContext, state: State, message: Memory) -> str:
     """The prompt of the agent loop: character, context, conversation, actions, message, format.
 
     Provider values are masked: no secret reaches a remote model.
@@ -168,7 +202,7 @@ def render_prompt(runtime: AgentRuntime, state: State, message: Memory) -> str:
     return "\n\n".join(parts)
 
 
-def _character_block(runtime: AgentRuntime) -> str:
+def _character_block(runtime: PromptContext) -> str:
     char = runtime.character
     if char is None:
         return f"# You\nYou are {runtime.agent_id}, a helpful agent."
@@ -186,7 +220,7 @@ def _character_block(runtime: AgentRuntime) -> str:
     return "\n".join(lines)
 
 
-def _actions_block(runtime: AgentRuntime, state: State) -> str:
+def _actions_block(runtime: PromptContext, state: State) -> str:
     lines = []
     for name in state.actions:
         entry = runtime.registry.find(name)
@@ -199,14 +233,14 @@ def _actions_block(runtime: AgentRuntime, state: State) -> str:
 
 
 # -- the loop ---------------------------------------------------------------------------
-def model_timeout(runtime: AgentRuntime) -> float:
+def model_timeout(settings: Settings) -> float:
     """Seconds to wait for the model: the ``MODEL_TIMEOUT`` setting, else 120."""
-    raw = runtime.get_setting("MODEL_TIMEOUT")
+    raw = settings.get("MODEL_TIMEOUT")
     try:
         value = float(raw) if raw not in (None, "") else DEFAULT_MODEL_TIMEOUT
     except (TypeError, ValueError):
         value = -1.0
-    if value <= 0:
+    if not 0 < value < math.inf:
         log.warning(
             "MODEL_TIMEOUT=%r is not a positive number; using %s s", raw, DEFAULT_MODEL_TIMEOUT
         )
@@ -215,7 +249,7 @@ def model_timeout(runtime: AgentRuntime) -> float:
 
 
 async def respond(
-    runtime: AgentRuntime, message: Memory, *, timeout: float | None = None
+    loop: Loop, message: Memory, *, timeout: float | None = None
 ) -> list[ActionResult]:
     """Run the agent loop for a message that is already stored (``process_message`` stores it).
 
@@ -226,64 +260,64 @@ async def respond(
     Raises:
         ModelNotFoundError: no text model is registered (``process_message`` checks first).
     """
-    entry = runtime.models.text_model()
+    entry = loop.models.text_model()
     if entry is None:
         raise ModelNotFoundError(
             "The agent loop needs a TEXT_LARGE or TEXT_SMALL model: register a model plugin first."
         )
-    state = await runtime.compose_state(message)
-    step, decision = await _decide(runtime, entry, message, state, timeout)
+    state = await loop.compose_state(message)
+    step, decision = await _decide(loop, entry, message, state, timeout)
     results = [step]
-    if decision is None:
-        await _say(runtime, message, step.responses[0])
-    else:
-        ignored = "IGNORE" in decision.actions and runtime.registry.find("IGNORE") is None
-        if decision.text and not ignored:
-            await _say(runtime, message, step.responses[0])
-        for name in decision.actions:
-            result = await _run_action(runtime, name, message, state)
-            if result is not None:
-                results.append(result)
-    await runtime._evaluate(message, state)
+    if decision is None or _speaks(loop, decision):
+        await loop.say(message, step.responses[0])
+    for name in decision.actions if decision is not None else ():
+        result = await _run_action(loop, name, message, state)
+        if result is not None:
+            results.append(result)
+    await loop.evaluate(message, state)
     return results
 
 
+def _speaks(loop: Loop, decision: Decision) -> bool:
+    """A decision's text is said unless it is empty or the model chose the IGNORE pseudo-action."""
+    ignored = "IGNORE" in decision.actions and loop.registry.find("IGNORE") is None
+    return bool(decision.text) and not ignored
+
+
 async def _decide(
-    runtime: AgentRuntime, entry: ModelEntry, msg: Memory, state: State, timeout: float | None
+    loop: Loop, entry: ModelEntry, msg: Memory, state: State, timeout: float | None
 ) -> tuple[ActionResult, Decision | None]:
-    run_id = next(runtime._run_ids)
-    started, t0 = time.time(), time.perf_counter()
-    limit = timeout if timeout is not None else model_timeout(runtime)
+    run_id = loop.recorder.new_run_id()
+    step = ActionResult(run_id, entry.model_type, entry.plugin, False, started=time.time())
+    t0 = time.perf_counter()
+    limit = timeout if timeout is not None else model_timeout(loop.settings)
     answer: Any = None
     try:  # a provider value that cannot be rendered fails the step, not the runtime
         params = {
-            "prompt": render_prompt(runtime, state, msg),
-            "system": _system(runtime),
+            "prompt": render_prompt(loop, state, msg),
+            "system": _system(loop),
             "message": msg.content.text,
             "actions": list(state.actions),
         }
-        answer = await asyncio.wait_for(call_model(runtime, entry, params), limit)
+        async with asyncio.timeout(limit):  # in this task: SystemExit cannot escape the loop
+            answer = await call_model(loop.owner, entry, params)
         decision = parse_decision(answer)
     except Exception as exc:
-        info = _failure(runtime, entry, exc, limit, answer)
-        return _step(runtime, entry, msg, run_id, started, t0, None, info), None
-    return _step(runtime, entry, msg, run_id, started, t0, decision, None), decision
+        return _step(loop, step, msg, t0, None, _failure(entry, exc, limit, answer)), None
+    return _step(loop, step, msg, t0, decision, None), decision
 
 
-def _system(runtime: AgentRuntime) -> str:
-    char = runtime.character
+def _system(ctx: PromptContext) -> str:
+    char = ctx.character
     if char is not None and char.system:
         return char.system
-    return f"You are {runtime.agent_id}. Answer in the JSON format the prompt gives."
+    return f"You are {ctx.agent_id}. Answer in the JSON format the prompt gives."
 
 
-def _failure(
-    runtime: AgentRuntime, entry: ModelEntry, exc: Exception, limit: float, answer: Any
-) -> ErrorInfo:
-    masker = runtime.settings.masker
+def _failure(entry: ModelEntry, exc: Exception, limit: float, answer: Any) -> ErrorInfo:
     if isinstance(exc, TimeoutError):
         return ErrorInfo(
-            code="TIMEOUT",
+            code=Code.TIMEOUT,
             error_type="TimeoutError",
             message=(
                 f"{entry.model_type} of {entry.plugin} gave no answer within {limit:g} s; raise "
@@ -291,105 +325,79 @@ def _failure(
             ),
         )
     if isinstance(exc, DecisionParseError):
-        shown = masker.mask(repr(answer)[:200])
         return ErrorInfo(
-            code="MODEL_ERROR",
+            code=Code.MODEL_ERROR,
             error_type="DecisionParseError",
             message=(
                 f"{entry.model_type} of {entry.plugin} gave an answer that cannot be parsed "
-                f"({exc}): {shown}"
+                f"({exc}): {_printable(answer)[:200]}"
             ),
         )
-    code = exc.code if isinstance(exc, ElizaError) else "MODEL_ERROR"
-    return error_info(exc, masker, code=code)
+    code = exc.code if isinstance(exc, ElizaError) else Code.MODEL_ERROR
+    return error_info(exc, code=code)
+
+
+def _printable(answer: Any) -> str:
+    try:
+        return repr(answer)
+    except Exception:  # an answer whose repr raises is still reported
+        return f"<{type(answer).__name__}>"
 
 
 def _apology(info: ErrorInfo) -> str:
-    if info.code == "MODEL_ERROR":
+    if info.code == Code.MODEL_ERROR:
         return "Sorry, I could not make sense of my model's answer (MODEL_ERROR)."
-    if info.code == "TIMEOUT":
+    if info.code == Code.TIMEOUT:
         return "Sorry, my model did not answer in time (TIMEOUT)."
     return f"Sorry, my model failed ({info.code}): {info.message}"
 
 
 def _step(
-    runtime: AgentRuntime,
-    entry: ModelEntry,
+    loop: Loop,
+    step: ActionResult,
     msg: Memory,
-    run_id: int,
-    started: float,
     t0: float,
     decision: Decision | None,
     info: ErrorInfo | None,
 ) -> ActionResult:
-    """Record the model step (a metric row, and an error row on failure) as a result."""
-    duration = (time.perf_counter() - t0) * 1000.0
-    name, plugin = entry.model_type, entry.plugin
+    """Record the model step (a run row, and an error row on failure) and fill its result."""
+    step.duration_ms = (time.perf_counter() - t0) * 1000.0
     code = info.code if info is not None else None
-    runtime.metrics.runs.append(
-        (run_id, plugin, name, started, duration, info is None, code, msg.room_id)
+    loop.recorder.run(
+        step.run_id, step.plugin, step.action, step.started, step.duration_ms, msg.room_id, code
     )
     if info is not None:
-        runtime.metrics.errors.append(
-            (
-                time.time(),
-                run_id,
-                plugin,
-                name,
-                info.code,
-                info.error_type,
-                info.message,
-                info.traceback,
-            )
+        step.error = info = loop.recorder.failure(step.run_id, step.plugin, step.action, info)
+        log.warning(
+            "agent loop: %s.%s failed [%s]: %s", step.plugin, step.action, info.code, info.message
         )
-        log.warning("agent loop: %s.%s failed [%s]: %s", plugin, name, info.code, info.message)
         reply = Content(text=_apology(info), error=info.code, in_reply_to=str(msg.id))
-        return ActionResult(
-            run_id, name, plugin, False, reply.text, None, [reply], info, started, duration
-        )
+        step.text, step.responses = reply.text, [reply]
+        return step
     assert decision is not None
+    actions = list(decision.actions)
+    step.responses = [
+        Content(
+            text=decision.text, thought=decision.thought, actions=actions, in_reply_to=str(msg.id)
+        )
+    ]
+    step.success, step.text = True, decision.text or None
+    step.data = {"thought": decision.thought, "actions": actions}
+    return step
+
+
+async def _run_action(loop: Loop, name: str, msg: Memory, state: State) -> ActionResult | None:
+    if loop.registry.find(name) is not None:
+        return await loop.run_named(name, msg, state)
+    if name.upper() in _PSEUDO:
+        return None
+    result = loop.dispatcher.not_found(name, msg)
     reply = Content(
-        text=decision.text,
-        thought=decision.thought,
-        actions=list(decision.actions),
+        text=f"Sorry, I cannot do {name}: there is no such action (ACTION_NOT_FOUND).",
+        error=Code.ACTION_NOT_FOUND,
         in_reply_to=str(msg.id),
     )
-    data = {"thought": decision.thought, "actions": list(decision.actions)}
-    return ActionResult(
-        run_id, name, plugin, True, decision.text or None, data, [reply], None, started, duration
-    )
-
-
-async def _say(runtime: AgentRuntime, msg: Memory, content: Content) -> None:
-    await runtime.messages.create_memory(
-        Memory(
-            user_id=runtime.agent_id,
-            agent_id=runtime.agent_id,
-            room_id=msg.room_id,
-            content=content,
-        )
-    )
-
-
-async def _run_action(
-    runtime: AgentRuntime, name: str, msg: Memory, state: State
-) -> ActionResult | None:
-    entry = runtime.registry.find(name)
-    if entry is None:
-        if name.upper() in _PSEUDO:
-            return None
-        result = runtime._not_found(name, msg)
-        reply = Content(
-            text=f"Sorry, I cannot do {name}: there is no such action (ACTION_NOT_FOUND).",
-            error="ACTION_NOT_FOUND",
-            in_reply_to=str(msg.id),
-        )
-        result.responses.append(reply)
-        result.text = reply.text
-        await _say(runtime, msg, reply)
-        return result
-    action, plugin = entry
-    limit = action.timeout or runtime.default_timeout
-    result = await runtime._dispatch(action, plugin, msg, state, {}, limit)
-    await runtime._remember_reply(result, msg)
+    result.responses.append(reply)
+    result.text = reply.text
+    await loop.say(msg, reply)
     return result

@@ -36,6 +36,7 @@ import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from eliza_nb.dispatcher import check_timeout
 from eliza_nb.errors import ElizaError, ValidationError
 from eliza_nb.types import ActionResult
 
@@ -287,14 +288,12 @@ async def _worker(
     plugin: str,
     rows: Iterator[tuple[int, Any, Any]],
     out: _Rows,
-    limit: float | None,
+    timeout: float | None,
     room_id: str | None,
     bar: Any,
     control: _Control,
 ) -> None:
-    to_memory, mask = runtime.to_memory, runtime.settings.masker.mask
-    # Like execute_action: ACTION_STARTED/COMPLETED are emitted only while someone listens.
-    execute = runtime._observed if runtime.events.watching_actions else runtime._execute
+    to_memory, mask, run = runtime.to_memory, runtime.settings.masker.mask, runtime.dispatcher.run
     for done, (pos, message, options) in enumerate(rows, 1):
         if control.stopped:
             return
@@ -305,7 +304,7 @@ async def _worker(
         except ElizaError as exc:
             out.fail(pos, exc.code, mask(exc.message))
         else:
-            out.put(pos, await execute(action, plugin, msg, None, options, limit))
+            out.put(pos, await run(action, plugin, msg, options=options, timeout=timeout))
         bar.update(1)
         if done % _YIELD_EVERY == 0:
             await asyncio.sleep(0)
@@ -318,7 +317,7 @@ async def run_rows(
     inputs: BatchInputs,
     *,
     concurrency: int,
-    limit: float | None,
+    timeout: float | None,
     room_id: str | None,
     bar: Any,
 ) -> tuple[_Rows, bool]:
@@ -328,7 +327,7 @@ async def run_rows(
     control = _Control()
     control.tasks = [
         asyncio.ensure_future(
-            _worker(runtime, action, plugin, rows, out, limit, room_id, bar, control)
+            _worker(runtime, action, plugin, rows, out, timeout, room_id, bar, control)
         )
         for _ in range(min(concurrency, len(inputs)))
     ]
@@ -342,10 +341,7 @@ def _check_args(concurrency: int, timeout: float | None, backend: str) -> None:
         raise ValidationError(
             f"concurrency must be a positive int, got {concurrency!r}", field="concurrency"
         )
-    if timeout is not None and not (isinstance(timeout, int | float) and timeout > 0):
-        raise ValidationError(
-            f"timeout must be a positive number of seconds, got {timeout!r}", field="timeout"
-        )
+    check_timeout(timeout)
     if backend not in BACKENDS:
         raise ValidationError(
             f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}", field="backend"
@@ -395,7 +391,7 @@ async def run_batch(
         ValidationError: bad ``inputs``, columns, ``concurrency``, ``timeout`` or ``backend``.
     """
     _check_args(concurrency, timeout, backend)
-    act, plugin = runtime._find(action)
+    act, plugin = runtime.dispatcher.find(action)
     batch = BatchInputs.from_inputs(inputs, text_column, option_columns)
     if backend == "dask":
         from eliza_nb.distributed import run_dask
@@ -411,7 +407,6 @@ async def run_batch(
             room_id=room_id,
             partitions=partitions,
         )
-    limit = timeout or act.timeout or runtime.default_timeout
     bar = progress_bar(len(batch), progress, act.name)
     try:
         out, interrupted = await run_rows(
@@ -420,7 +415,7 @@ async def run_batch(
             plugin,
             batch,
             concurrency=concurrency,
-            limit=limit,
+            timeout=timeout,
             room_id=room_id,
             bar=bar,
         )

@@ -39,7 +39,7 @@ import asyncio
 import contextlib
 import hashlib
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -60,6 +60,7 @@ from eliza_nb.plugin import Plugin
 if TYPE_CHECKING:
     import pandas as pd
 
+    from eliza_nb.records import ErrorRow, RunRow
     from eliza_nb.runtime import AgentRuntime
 
 __all__ = ["RuntimeSpec", "run_dask"]
@@ -68,7 +69,7 @@ _PARTS_PER_THREAD = 4
 _local = threading.local()
 
 # What one partition sends back: its rows, run records, error records, custom metric records.
-PartResult = tuple[_Rows, list[tuple[Any, ...]], list[tuple[Any, ...]], list[tuple[Any, ...]]]
+PartResult = tuple[_Rows, list[RunRow], list[ErrorRow], list[tuple[float, str, str, float]]]
 
 
 @dataclass
@@ -132,8 +133,7 @@ def run_partition(
 ) -> PartResult:
     """Run one partition on a worker; its rows and the records made meanwhile."""
     runtime = _worker_runtime(blob, token)
-    act, plugin = runtime._find(action)
-    limit = timeout or act.timeout or runtime.default_timeout
+    act, plugin = runtime.dispatcher.find(action)
     rows, _ = runtime.run_sync(
         run_rows(
             runtime,
@@ -141,7 +141,7 @@ def run_partition(
             plugin,
             part,
             concurrency=concurrency,
-            limit=limit,
+            timeout=timeout,
             room_id=room_id,
             bar=_NoBar(),
         )
@@ -154,20 +154,12 @@ def run_partition(
 
 def absorb(
     runtime: AgentRuntime,
-    runs: list[tuple[Any, ...]],
-    errors: list[tuple[Any, ...]],
-    custom: list[tuple[Any, ...]],
+    runs: Sequence[Sequence[Any]],
+    errors: Sequence[Sequence[Any]],
+    custom: Sequence[tuple[float, str, str, float]],
 ) -> dict[int, int]:
-    """Append a worker's records to the driver's, renumbered; the old -> new run id map."""
-    renumber: dict[int, int] = {}
-    for row in runs:
-        renumber[row[0]] = new = next(runtime._run_ids)
-        runtime.metrics.runs.append((new, *row[1:]))
-    for row in errors:
-        new_id = None if row[1] is None else renumber.get(row[1])
-        runtime.metrics.errors.append((row[0], new_id, *row[2:]))
-    runtime.metrics.custom.extend(custom)
-    return renumber
+    """Record a worker's records in the driver's, renumbered; the old -> new run id map."""
+    return runtime.metrics.absorb(runs, errors, custom)
 
 
 def bounds(n: int, parts: int) -> list[tuple[int, int]]:

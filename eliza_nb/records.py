@@ -24,6 +24,7 @@ import re
 import threading
 import time
 import weakref
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from eliza_nb.errors import StoreError
@@ -172,11 +173,20 @@ class MetricsRecorder:
             _run_row((run_id, plugin, action, started, duration_ms, code is None, code, room_id))
         )
 
-    def failure(self, run_id: int | None, plugin: str, action: str, info: ErrorInfo) -> ErrorInfo:
+    def failure(
+        self,
+        run_id: int | None,
+        plugin: str,
+        action: str,
+        info: ErrorInfo,
+        *,
+        at: float | None = None,
+    ) -> ErrorInfo:
         """Record one failure (of a run, a hook, a provider ...) and return its clean ``ErrorInfo``.
 
         The code, message, type and traceback are made safe to store and masked: the returned
         info is what results and cards show, so they hold exactly what the error log holds.
+        ``at`` is when it happened (epoch seconds; default: now).
         """
         mask = self._masker.mask if self._masker is not None else _same
         clean = ErrorInfo.model_construct(
@@ -188,7 +198,7 @@ class MetricsRecorder:
         self.errors.append(
             _error_row(
                 (
-                    time.time(),
+                    time.time() if at is None else at,
                     run_id,
                     _text(plugin),
                     _text(action),
@@ -200,6 +210,30 @@ class MetricsRecorder:
             )
         )
         return clean
+
+    def absorb(
+        self,
+        runs: Sequence[Sequence[Any]],
+        errors: Sequence[Sequence[Any]],
+        custom: Sequence[tuple[float, str, str, float]] = (),
+    ) -> dict[int, int]:
+        """Record another recorder's rows here (a Dask worker's), under fresh run ids.
+
+        Returns the map of old to new run ids. The rows go through :meth:`run` and
+        :meth:`failure` like any other, keeping their own times.
+        """
+        renumber: dict[int, int] = {}
+        for run_id, plugin, action, started, duration, _ok, code, room in runs:
+            renumber[run_id] = new = self.new_run_id()
+            self.run(new, plugin, action, started, duration, room, code)
+        for at, run_id, plugin, action, code, error_type, message, trace in errors:
+            info = ErrorInfo.model_construct(
+                code=code, message=message, error_type=error_type, traceback=trace
+            )
+            new_id = None if run_id is None else renumber.get(run_id)
+            self.failure(new_id, plugin, action, info, at=at)
+        self.custom.extend(custom)
+        return renumber
 
     @property
     def sink(self) -> RecordStore | None:

@@ -1,43 +1,56 @@
-"""AgentRuntime: registers plugins, runs actions, composes state, keeps memories and records."""
+"""AgentRuntime: the agent, composed of a plugin host, a dispatcher, a message loop and records.
+
+``AgentRuntime`` owns its collaborators and delegates to them in a line or two:
+
+- :class:`~eliza_nb.plugin_host.PluginHost` registers and unregisters plugins (services,
+  clients, lifecycle hooks, dependency order);
+- :class:`~eliza_nb.dispatcher.Dispatcher` runs one action (every path runs actions through it);
+- :class:`~eliza_nb.message_loop.MessageLoop` turns input into memories, composes state and
+  processes messages (the agent loop when a text model is registered);
+- :class:`~eliza_nb.records.MetricsRecorder` (``runtime.metrics``) builds every run and error row;
+- :class:`~eliza_nb.reports.Reports` answers the frames and the snapshot;
+- the model and event tables of :mod:`eliza_nb.models` and :mod:`eliza_nb.events`.
+
+It also owns the blocking twins (``run_sync``, ``run``) and closing.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import itertools
-import logging
-import time
-import uuid
-from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from eliza_nb import observability
-from eliza_nb._execution import Callback, error_info, fold_return
-from eliza_nb._registration import LOCAL_PLUGIN, RuntimeRegistration
-from eliza_nb._views import RuntimeViews
 from eliza_nb.character import Character
-from eliza_nb.errors import (
-    ActionNotFoundError,
-    ActionTimeoutError,
-    ElizaError,
-    ValidationError,
-)
+from eliza_nb.dispatcher import Dispatcher, check_timeout
+from eliza_nb.errors import ModelNotFoundError, ValidationError
+from eliza_nb.events import EventEmitter, EventHandler, EventType
 from eliza_nb.memory import MemoryManager
-from eliza_nb.plugin import Action, Service
+from eliza_nb.message_loop import MessageLoop
+from eliza_nb.models import ModelHandler, ModelRegistry, call_model, model_key
+from eliza_nb.plugin import Action, Evaluator, Plugin, Provider, Service
+from eliza_nb.plugin_host import LOCAL_PLUGIN, PluginHost
 from eliza_nb.records import MetricsRecorder
 from eliza_nb.registry import Registry
-from eliza_nb.settings import Settings
+from eliza_nb.reports import Reports
+from eliza_nb.settings import MASK, Settings, is_secret_key
 from eliza_nb.store import MemoryStore, SQLiteStore
-from eliza_nb.types import ActionResult, Content, ErrorInfo, Memory, State, quick_message
+from eliza_nb.suites import run_suites
+from eliza_nb.types import ActionResult, Memory, State
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from eliza_nb.store.base import TimeBound
 
 __all__ = ["LOCAL_PLUGIN", "AgentRuntime"]
 
-log = logging.getLogger("eliza_nb")
 T = TypeVar("T")
 
 
-class AgentRuntime(RuntimeRegistration, RuntimeViews):
+class AgentRuntime:
     """The agent: plugins, settings, memories, and a record of every run.
 
     Args:
@@ -65,41 +78,50 @@ class AgentRuntime(RuntimeRegistration, RuntimeViews):
         *,
         use_env: bool = True,
     ) -> None:
-        if isinstance(character, str | Path):
-            character = Character.from_file(character)
-        if character is not None and not isinstance(character, Character):
-            raise ValidationError("character must be a Character or a file path", field="character")
-        self.character = character
-        self.agent_id = character.name if character else "agent"
-        self.settings = Settings(
-            settings, character.settings if character else None, use_env=use_env
-        )
-        if not isinstance(database, str | Path) and not callable(
-            getattr(database, "create_memory", None)
-        ):
-            raise ValidationError(
-                f"database must be ':memory:', a file path or a MemoryStore, "
-                f"got {type(database).__name__}",
-                field="database",
-            )
-        self.store: MemoryStore = (
-            SQLiteStore(database) if isinstance(database, str | Path) else database
-        )
+        self.character = _character(character)
+        self.agent_id = self.character.name if self.character else "agent"
+        char_settings = self.character.settings if self.character else None
+        self.settings = Settings(settings, char_settings, use_env=use_env)
+        self.store = _store(database)
         self.messages = MemoryManager(self, self.store, "messages")
         self.metrics = MetricsRecorder(self.settings.masker)
         # One session per start; with a file store the records are flushed there (records.py).
         self.session_id = self.metrics.attach(self.store, self.agent_id)
-        self._slow_ms = observability.configure(self.settings)  # SLOW_ACTION_MS, ELIZA_DEBUG
         self.registry = Registry()
-        self._init_parity()  # models, events (see _parity.py)
-        self.default_timeout: float | None = None
-        # Called with every finished ActionResult (the dashboard widget refreshes on it).
-        self.run_listeners: list[Callable[[ActionResult], Any]] = []
-        self._services: dict[str, tuple[Service, str]] = {}
-        self._clients: dict[str, list[Any]] = {}
-        self._run_ids = itertools.count(1)
+        self.models = ModelRegistry()
+        self.events = EventEmitter(self)
+        self.host = PluginHost(
+            self, self.registry, self.settings, self.metrics, self.models, self.events
+        )
+        self.dispatcher = Dispatcher(
+            self, self.registry, self.metrics, self.events, self.host.on_error
+        )
+        self.dispatcher.slow_ms = observability.configure(self.settings)  # SLOW_ACTION_MS
+        #: Called with every finished ActionResult (the dashboard widget refreshes on it).
+        self.run_listeners: list[Callable[[ActionResult], Any]] = self.dispatcher.listeners
+        self.loop = MessageLoop(
+            self,
+            self.dispatcher,
+            self.settings,
+            self.models,
+            self.events,
+            self.messages,
+            self.character,
+        )
+        self.reports = Reports(
+            self.metrics, self.store, self.registry, self.settings, self.agent_id
+        )
         self._loop: asyncio.AbstractEventLoop | None = None
         self._closed = False
+
+    @property
+    def default_timeout(self) -> float | None:
+        """Seconds a run may take when neither the call nor the action says (None: no limit)."""
+        return self.dispatcher.default_timeout
+
+    @default_timeout.setter
+    def default_timeout(self, value: float | None) -> None:
+        self.dispatcher.default_timeout = check_timeout(value)
 
     # -- settings -----------------------------------------------------------------------
     def get_setting(self, key: str, default: Any = None) -> Any:
@@ -117,69 +139,63 @@ class AgentRuntime(RuntimeRegistration, RuntimeViews):
         """Set an explicit setting and tell every plugin through ``on_config_change``."""
         self.settings.set(key, value)
         if key in observability.SETTINGS:
-            self._slow_ms = observability.configure(self.settings)
-        for plugin in list(self.registry.plugins.values()):
-            if plugin.on_config_change is not None:
-                await self._guarded_hook(plugin, "on_config_change", {key: value})
-        await self._setting_changed(key, value)
+            self.dispatcher.slow_ms = observability.configure(self.settings)
+        await self.host.config_changed(key, value)
+        shown = MASK if is_secret_key(key, self.settings.marked) else value
+        payload = {"key": key, "value": self.settings.masker.mask_value(shown)}
+        await self.events.emit(EventType.SETTING_CHANGED, payload)
 
-    # -- execution ----------------------------------------------------------------------
-    def to_memory(
-        self, message: Any, *, room_id: str | None = None, user_id: str = "user"
-    ) -> Memory:
-        """Coerce text, ``Content``, a dict or a ``Memory`` into a ``Memory`` of this agent.
+    # -- plugins ------------------------------------------------------------------------
+    async def register_plugin(self, plugin: Plugin) -> None:
+        """Register a plugin, all or nothing; a plugin of the same name is replaced.
 
         Raises:
-            ValidationError: the message is of another type or malformed (the field is named).
+            ConfigurationError: required settings are missing (all are named).
+            ValidationError / PluginError: the plugin is malformed, clashes with another
+                plugin, or its ``on_load`` or a service failed. The runtime is left as it was.
         """
-        if room_id is not None:
-            room_id = _room_str(room_id) if not isinstance(room_id, str) else room_id
-            _check_text(room_id, "room_id")
-        if message is None or isinstance(message, str):
-            if message and not message.isascii():  # ASCII (the usual case) needs no check
-                _check_text(message, "text")
-            # The hot path: a fresh message without validation (all fields are known good).
-            return quick_message(message or "", user_id, self.agent_id, room_id or "default")
-        if isinstance(message, Memory):
-            _check_memory(message)
-            return message if room_id is None else message.model_copy(update={"room_id": room_id})
-        try:
-            if isinstance(message, Content):
-                content = message
-            elif isinstance(message, dict) and "content" in message:
-                fields = {"agent_id": self.agent_id, **message}
-                if room_id is not None:
-                    fields["room_id"] = room_id
-                return _check_memory(Memory.model_validate(fields))
-            elif isinstance(message, dict):
-                content = Content.model_validate(message)
-            else:
-                raise ValidationError(
-                    "message must be text, a dict, Content or Memory, "
-                    f"got {type(message).__name__}",
-                    field="message",
-                )
-        except ElizaError:
-            raise
-        except Exception as exc:
-            raise ValidationError(f"message is malformed: {exc}", field="message") from None
-        _check_text(content.text, "text")
-        return Memory(
-            user_id=user_id, agent_id=self.agent_id, room_id=room_id or "default", content=content
-        )
+        await self.host.register(plugin)
 
-    def _find(self, name: str) -> tuple[Action, str]:
-        if not isinstance(name, str):
-            raise ValidationError(
-                f"the action name must be a string, got {type(name).__name__}", field="name"
-            )
-        entry = self.registry.find(name)
-        if entry is None:
-            raise ActionNotFoundError(
-                str(name), self.registry.suggest(str(name)), len(self.registry.actions)
-            )
-        return entry
+    async def register_plugins(self, plugins: Iterable[Plugin]) -> None:
+        """Register several plugins, each after its ``dependencies`` (then by ``priority``).
 
+        All or nothing: if one fails, those this call added are unregistered again.
+
+        Raises:
+            PluginError: a dependency is missing or the dependencies form a cycle (named), or
+                what ``register_plugin`` raises.
+        """
+        await self.host.register_all(plugins)
+
+    async def unregister_plugin(self, name: str) -> None:
+        """Remove a plugin and all its parts, calling its ``on_unload`` and stopping services.
+
+        Raises:
+            PluginError: no plugin of that name is registered.
+        """
+        await self.host.unregister(name)
+
+    async def register_action(self, action: Action, plugin: str = LOCAL_PLUGIN) -> None:
+        """Register one action under a plugin (``"local"`` by default), replacing a namesake."""
+        await self.host.register_part("actions", action, plugin)
+
+    async def register_provider(self, provider: Provider, plugin: str = LOCAL_PLUGIN) -> None:
+        """Register one provider under a plugin (``"local"`` by default)."""
+        await self.host.register_part("providers", provider, plugin)
+
+    async def register_evaluator(self, evaluator: Evaluator, plugin: str = LOCAL_PLUGIN) -> None:
+        """Register one evaluator under a plugin (``"local"`` by default)."""
+        await self.host.register_part("evaluators", evaluator, plugin)
+
+    def plugin_settings(self, plugin: Plugin) -> dict[str, Any]:
+        """The resolved value of every setting ``plugin.config`` names (what ``init`` gets)."""
+        return self.host.plugin_settings(plugin)
+
+    def get_service(self, service_type: str | type[Service]) -> Any:
+        """The running service of that type (a ``service_type`` string or class), or None."""
+        return self.host.get_service(service_type)
+
+    # -- actions ------------------------------------------------------------------------
     async def execute_action(
         self,
         name: str,
@@ -198,28 +214,15 @@ class AgentRuntime(RuntimeRegistration, RuntimeViews):
 
         Raises:
             ActionNotFoundError: no action has that name or simile (the closest are listed).
-            ValidationError: ``name``, ``message``, ``options`` or ``timeout`` have the wrong
-                type (the field is named).
+            ValidationError: ``name``, ``message``, ``options``, ``state`` or ``timeout`` have
+                the wrong type (the field is named).
             asyncio.CancelledError: the run was cancelled (it is recorded as ``CANCELLED``).
         """
-        action, plugin = self._find(name)
-        msg = self.to_memory(message, room_id=room_id)
-        if options is None:
-            opts: dict[str, Any] = {}
-        elif isinstance(options, Mapping):
-            opts = dict(options)
-        else:
-            raise ValidationError(
-                f"options must be a dict, got {type(options).__name__}", field="options"
-            )
-        if timeout is not None and (
-            isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0
-        ):
-            raise ValidationError(
-                f"timeout must be a positive number of seconds, got {timeout!r}", field="timeout"
-            )
-        limit = timeout or action.timeout or self.default_timeout
-        return await self._dispatch(action, plugin, msg, state, opts, limit)
+        action, plugin = self.dispatcher.find(name)
+        msg = self.loop.to_memory(message, room_id=room_id)
+        return await self.dispatcher.run(
+            action, plugin, msg, state=state, options=options, timeout=timeout
+        )
 
     async def run_batch(self, action: str, inputs: Any, **kwargs: Any) -> Any:
         """Run one action over many inputs: a DataFrame of results, one row per input.
@@ -231,152 +234,166 @@ class AgentRuntime(RuntimeRegistration, RuntimeViews):
 
         return await run_batch(self, action, inputs, **kwargs)
 
-    async def _execute(
+    # -- messages -----------------------------------------------------------------------
+    def to_memory(
+        self, message: Any, *, room_id: str | None = None, user_id: str = "user"
+    ) -> Memory:
+        """Coerce text, ``Content``, a dict or a ``Memory`` into a ``Memory`` of this agent.
+
+        Raises:
+            ValidationError: the message is of another type or malformed (the field is named).
+        """
+        return self.loop.to_memory(message, room_id=room_id, user_id=user_id)
+
+    async def compose_state(
+        self, message: Any = None, *, room_id: str | None = None, recent: int = 10
+    ) -> State:
+        """Build the agent's ``State`` for a message: every provider runs concurrently.
+
+        A provider that raises is logged (and written to the error log with code
+        ``PROVIDER_ERROR``); its value is left out and the state is still built.
+        """
+        return await self.loop.compose_state(message, room_id=room_id, recent=recent)
+
+    async def process_message(
+        self, message: Any, *, room_id: str | None = None
+    ) -> list[ActionResult]:
+        """Store a message, route it to an action, run it, then run the evaluators.
+
+        Routing: ``content.action`` if set, else the first action name or simile found in the
+        text (words, any case). The action's responses are stored as the agent's memories.
+        Evaluators run when ``always_run`` is set or their ``validate`` passes.
+        Returns the results of the actions that ran ([] when none matched).
+
+        With a text model registered (``TEXT_LARGE`` or ``TEXT_SMALL``) the model decides
+        instead: this becomes the elizaOS agent loop of :func:`eliza_nb.agent.respond`.
+        """
+        return await self.loop.process_message(message, room_id=room_id)
+
+    # -- models, events, plugin tests ---------------------------------------------------
+    async def use_model(
+        self, model_type: str, params: Mapping[str, Any] | None = None, /, **kwargs: Any
+    ) -> Any:
+        """Call the model handler of the highest-priority plugin serving ``model_type``.
+
+        Parameters come as a dict (``use_model(ModelType.TEXT_SMALL, {"prompt": p})``, as in
+        elizaOS) or as keywords (``use_model("TEXT_SMALL", prompt=p)``), or both.
+
+        Raises:
+            ModelNotFoundError: no registered plugin serves that model type.
+            Whatever the handler raises.
+        """
+        entry = self.models.resolve(model_type)
+        if entry is None:
+            key = model_key(model_type)
+            served = ", ".join(self.models.types()) or "none"
+            raise ModelNotFoundError(
+                f"No plugin serves model {key} (served: {served}). Register a model plugin, "
+                "e.g. eliza_nb.testing.DeterministicModel().plugin offline or "
+                "eliza_nb.plugins.openai_compat.plugin.",
+                details={"model_type": key, "served": self.models.types()},
+            )
+        return await call_model(self, entry, {**(params or {}), **kwargs})
+
+    def register_model(
+        self, model_type: str, handler: ModelHandler, *, plugin: str = "local", priority: int = 0
+    ) -> None:
+        """Serve ``model_type`` with ``handler(runtime, params)``, outside any plugin."""
+        if not callable(handler):
+            raise ValidationError(
+                f"model handler must be callable, got {handler!r}", field="handler"
+            )
+        self.models.add(model_type, handler, plugin, priority)
+
+    def models_frame(self) -> pd.DataFrame:
+        """One row per model handler: ``model_type, plugin, priority, handler, serving``."""
+        return self.models.frame()
+
+    def on(self, event: str, handler: EventHandler) -> EventHandler:
+        """Call ``handler(payload[, runtime])`` on every ``event``; returns the handler."""
+        return self.events.on(event, handler)
+
+    async def emit(self, event: str, payload: Mapping[str, Any] | None = None) -> None:
+        """Emit an event to its handlers (a failing handler is logged, never raised)."""
+        await self.events.emit(event, payload)
+
+    def events_frame(self, last: int | None = None) -> pd.DataFrame:
+        """The last events: ``seq, timestamp, event, handlers, failures, payload``."""
+        return self.events.frame(last)
+
+    async def run_plugin_tests(
+        self, plugin: str | None = None, *, timeout: float | None = None
+    ) -> pd.DataFrame:
+        """Run the test suites of every registered plugin (or of ``plugin``) in this runtime.
+
+        Returns a DataFrame ``plugin, suite, test, passed, duration_ms, error``; a failing test
+        is a row with ``passed=False``, never an exception.
+
+        Raises:
+            PluginError: ``plugin`` is not registered.
+        """
+        plugins = (
+            list(self.registry.plugins.values())
+            if plugin is None
+            else [self.host.get_plugin(plugin)]
+        )
+        return await run_suites(self, plugins, timeout=timeout)
+
+    # -- frames -------------------------------------------------------------------------
+    def metrics_frame(
         self,
-        action: Action,
-        plugin: str,
-        msg: Memory,
-        state: State | None,
-        opts: dict[str, Any],
-        limit: float | None,
-    ) -> ActionResult:
-        run_id = next(self._run_ids)
-        responses: list[Content] = []
-        started = time.time()
-        t0 = time.perf_counter()
-        try:
-            if action.validate is not None and not await self._validate(action, msg, state):
-                info = ErrorInfo(
-                    code="VALIDATION_FAILED",
-                    message=f"{action.name}: validate returned False",
-                    error_type="ValidationFailed",
-                )
-                return self._failed(run_id, action, plugin, msg, started, t0, responses, info)
-            value = action.handler(self, msg, state, opts, Callback(responses))  # type: ignore[misc]
-            # A sync wrapper (lambda, decorator) around an async function returns a coroutine.
-            if action.handler_is_async or asyncio.iscoroutine(value):
-                value = await (asyncio.wait_for(value, limit) if limit else value)
-            elif limit and time.perf_counter() - t0 > limit:
-                raise TimeoutError  # a sync handler cannot be interrupted: judged afterwards
-            success, text, data, err = fold_return(value, responses)
-        except asyncio.CancelledError as exc:
-            info = ErrorInfo(
-                code="CANCELLED",
-                message=f"{action.name} was cancelled",
-                error_type="CancelledError",
-            )
-            task = asyncio.current_task()
-            if task is not None and not task.cancelling():
-                # Nobody cancelled this run: the handler raised it (a cancelled inner task).
-                info = error_info(exc, self.settings.masker, code="CANCELLED")
-                info.message = f"{action.name}: the handler raised CancelledError itself"
-                return self._failed(run_id, action, plugin, msg, started, t0, responses, info)
-            self._failed(run_id, action, plugin, msg, started, t0, responses, info)
-            raise
-        except KeyboardInterrupt:  # the kernel's interrupt inside a sync handler
-            info = ErrorInfo(
-                code="CANCELLED",
-                message=f"{action.name} was interrupted",
-                error_type="KeyboardInterrupt",
-            )
-            self._failed(run_id, action, plugin, msg, started, t0, responses, info)
-            raise
-        except TimeoutError as own:
-            if limit is None:  # the handler's own TimeoutError (a remote call), not a timeout=
-                return await self._crashed(run_id, action, plugin, msg, started, t0, responses, own)
-            late = ActionTimeoutError(
-                f"{action.name} timed out after {limit} s; pass a larger "
-                "timeout= or make the handler faster"
-            )
-            return await self._crashed(run_id, action, plugin, msg, started, t0, responses, late)
-        except (Exception, SystemExit) as exc:  # sys.exit() in a handler must not stop the loop
-            return await self._crashed(run_id, action, plugin, msg, started, t0, responses, exc)
-        duration = (time.perf_counter() - t0) * 1000.0
-        if not success:
-            info = ErrorInfo(
-                code="HANDLER_ERROR",
-                message=self.settings.masker.mask(err or ""),
-                error_type="HandlerFailure",
-            )
-            return self._failed(run_id, action, plugin, msg, started, t0, responses, info)
-        self.metrics.runs.append(
-            (run_id, plugin, action.name, started, duration, True, None, msg.room_id)
-        )
-        if duration > self._slow_ms:
-            observability.warn_slow(plugin, action.name, duration, self._slow_ms)
-        return self._notify(
-            ActionResult(
-                run_id, action.name, plugin, True, text, data, responses, None, started, duration
-            )
-        )
+        action: str | None = None,
+        *,
+        start: TimeBound = None,
+        end: TimeBound = None,
+        session_id: int | None = None,
+    ) -> pd.DataFrame:
+        """One row per action execution: ``run_id, plugin, action, started_at, duration_ms,
+        success, error_code, room_id, session_id``. ``action`` filters by name, ``start``/``end``
+        (datetime, ISO string or epoch s) by time, ``session_id`` by runtime session. With a
+        database file it holds the runs of earlier sessions too."""
+        return self.reports.metrics_frame(action, start=start, end=end, session_id=session_id)
 
-    async def _validate(self, action: Action, msg: Memory, state: State | None) -> bool:
-        ok = action.validate(self, msg, state)  # type: ignore[misc]
-        if action.validate_is_async or asyncio.iscoroutine(ok):
-            ok = await ok
-        return bool(ok)
+    def errors_frame(
+        self, *, start: TimeBound = None, end: TimeBound = None, session_id: int | None = None
+    ) -> pd.DataFrame:
+        """One row per logged error (secrets masked); filters as in ``metrics_frame``."""
+        return self.reports.errors_frame(start=start, end=end, session_id=session_id)
 
-    def _failed(
+    def memories_frame(
         self,
-        run_id: int,
-        action: Action,
-        plugin: str,
-        msg: Memory,
-        started: float,
-        t0: float,
-        responses: list[Content],
-        info: ErrorInfo,
-    ) -> ActionResult:
-        duration = (time.perf_counter() - t0) * 1000.0
-        self.metrics.runs.append(
-            (run_id, plugin, action.name, started, duration, False, info.code, msg.room_id)
-        )
-        if duration > self._slow_ms:
-            observability.warn_slow(plugin, action.name, duration, self._slow_ms)
-        self.metrics.errors.append(
-            (
-                time.time(),
-                run_id,
-                plugin,
-                action.name,
-                info.code,
-                info.error_type,
-                info.message,
-                info.traceback,
-            )
-        )
-        log.warning("%s.%s failed [%s]: %s", plugin, action.name, info.code, info.message)
-        return self._notify(
-            ActionResult(
-                run_id, action.name, plugin, False, None, None, responses, info, started, duration
-            )
-        )
+        room_id: str | None = None,
+        *,
+        table: str | None = None,
+        start: TimeBound = None,
+        end: TimeBound = None,
+    ) -> pd.DataFrame:
+        """One row per stored memory, optionally of one room, one table (``"messages"``,
+        ``"notes"``, ...) and a time range; the ``table`` column says which."""
+        return self.reports.memories_frame(room_id, table=table, start=start, end=end)
 
-    def _notify(self, result: ActionResult) -> ActionResult:
-        for listener in self.run_listeners:
-            try:
-                listener(result)
-            except Exception as exc:  # a broken listener must not fail the run
-                log.error("run listener %r raised: %s", listener, exc)
-        return result
+    def components_frame(self) -> pd.DataFrame:
+        """One row per registered action, provider, evaluator, service, model and event handler
+        list (``kind`` says which)."""
+        return self.reports.components_frame()
 
-    async def _crashed(
-        self,
-        run_id: int,
-        action: Action,
-        plugin: str,
-        msg: Memory,
-        started: float,
-        t0: float,
-        responses: list[Content],
-        exc: BaseException,
-    ) -> ActionResult:
-        info = error_info(exc, self.settings.masker)
-        result = self._failed(run_id, action, plugin, msg, started, t0, responses, info)
-        owner = self.registry.plugins.get(plugin)
-        if owner is not None and owner.on_error is not None:
-            await self._guarded_hook(owner, "on_error", exc)
-        return result
+    def metrics_summary(
+        self, *, start: TimeBound = None, end: TimeBound = None, session_id: int | None = None
+    ) -> pd.DataFrame:
+        """Per action: runs, successes, failures, success_rate, mean/p50/p95/max ms (then
+        min/total ms); over the same history and filters as ``metrics_frame``."""
+        return self.reports.metrics_summary(start=start, end=end, session_id=session_id)
+
+    def custom_metrics_frame(self) -> pd.DataFrame:
+        """Handlers' own figures from ``runtime.metrics.increment`` / ``record``."""
+        return self.reports.custom_metrics_frame()
+
+    def snapshot(self) -> dict[str, Any]:
+        """A JSON-able picture for snapshot tests: parts, masked settings, memories, run counts.
+
+        Volatile fields (ids, times, durations) are left out so two runs compare equal.
+        """
+        return self.reports.snapshot()
 
     # -- blocking twins -----------------------------------------------------------------
     def run_sync(self, awaitable: Coroutine[Any, Any, T] | Awaitable[T]) -> T:
@@ -413,8 +430,7 @@ class AgentRuntime(RuntimeRegistration, RuntimeViews):
         """Unload every plugin (``on_unload``, services and clients stopped), close the store."""
         if self._closed:
             return
-        for plugin in reversed(list(self.registry.plugins.values())):
-            await self._unload(plugin)
+        await self.host.unload_all()
         self.metrics.close()  # the last run records, then the session's end
         self.store.close()
         self._closed = True
@@ -450,32 +466,24 @@ class AgentRuntime(RuntimeRegistration, RuntimeViews):
         self.close()
 
 
-def _room_str(room_id: Any) -> str:
-    if isinstance(room_id, uuid.UUID):
-        return str(room_id)
-    raise ValidationError(
-        f"room_id must be a string, got {type(room_id).__name__}", field="room_id"
-    )
+def _character(character: Character | str | Path | None) -> Character | None:
+    if isinstance(character, str | Path):
+        return Character.from_file(character)
+    if character is not None and not isinstance(character, Character):
+        raise ValidationError("character must be a Character or a file path", field="character")
+    return character
 
 
-def _check_text(text: str, field: str) -> None:
-    """Reject lone surrogates: such text can be neither stored (UTF-8) nor sent to a notebook."""
-    if text.isascii():
-        return
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError as exc:
+def _store(database: str | Path | MemoryStore) -> MemoryStore:
+    if isinstance(database, str | Path):
+        return SQLiteStore(database)
+    if not callable(getattr(database, "create_memory", None)):
         raise ValidationError(
-            f"message {field} is not valid Unicode: lone surrogate at position {exc.start}",
-            field=field,
-        ) from None
-
-
-def _check_memory(memory: Memory) -> Memory:
-    for field in ("room_id", "user_id", "agent_id"):
-        _check_text(getattr(memory, field), field)
-    _check_text(memory.content.text, "text")
-    return memory
+            f"database must be ':memory:', a file path or a MemoryStore, "
+            f"got {type(database).__name__}",
+            field="database",
+        )
+    return database
 
 
 async def _as_coroutine(awaitable: Awaitable[T]) -> T:

@@ -248,6 +248,11 @@ class ActionResult:
         self.duration_ms = duration_ms
 
     @property
+    def started(self) -> float:
+        """Epoch seconds (UTC) the run started: the ``started`` column of the run records."""
+        return self._started
+
+    @property
     def started_at(self) -> datetime:
         """UTC time the run started."""
         return datetime.fromtimestamp(self._started, UTC)

@@ -190,7 +190,7 @@ def test_bounds_cut_contiguous_nearly_equal_parts() -> None:
 
 def test_absorb_renumbers_runs_and_their_errors() -> None:
     rt = AgentRuntime(use_env=False)
-    rt.metrics.runs.append((next(rt._run_ids), "p", "A", 0.0, 1.0, True, None, "default"))
+    rt.metrics.run(rt.metrics.new_run_id(), "p", "A", 0.0, 1.0, "default")
     runs = [(1, "p", "A", 0.0, 1.0, True, None, "r"), (2, "p", "A", 0.0, 1.0, False, "X", "r")]
     errors = [(0.0, 2, "p", "A", "X", "E", "m", ""), (0.0, None, "p", "hook", "Y", "E", "m", "")]
     renumber = absorb(rt, runs, errors, [(0.0, "hits", "counter", 1.0)])

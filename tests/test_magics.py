@@ -125,7 +125,7 @@ def test_unload_ext_closes_the_runtime_cleanly(shell: TestingShell) -> None:
     runtime = eliza_nb.get_runtime()
     shell.run_line_magic("unload_ext", "eliza_nb")
     assert EVENTS == ["store stopped", "demo unloaded"]
-    assert runtime._closed
+    assert runtime.closed
     assert "eliza" not in shell.magics_manager.magics["line"]
     shell.run_cell("%load_ext eliza_nb")  # the fixture unloads again at teardown
 

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from eliza_nb import AgentRuntime, Plugin, PluginError, ValidationError
-from eliza_nb._parity import order_plugins
+from eliza_nb.plugin_host import order_plugins
 
 
 def names(plugins: list[Plugin]) -> list[str]:

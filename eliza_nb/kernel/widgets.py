@@ -168,7 +168,7 @@ class ActionRunner(widgets.VBox):  # type: ignore[misc]
             ActionNotFoundError: no registered action has that name (the closest are listed).
         """
         self.refresh()
-        self.action.value = self.runtime._find(name)[0].name
+        self.action.value = self.runtime.dispatcher.find(name)[0].name
 
     def run(self) -> ActionResult | None:
         """Run the selected action with the text and options (what the Run button does).

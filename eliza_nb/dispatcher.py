@@ -1,0 +1,333 @@
+"""The dispatcher: one action run, from a found action to its recorded ``ActionResult``.
+
+Every path that runs an action (``execute_action``, ``process_message``, the agent loop,
+``run_batch``, the Dask workers, the widgets) goes through :meth:`Dispatcher.run`, the way
+pluggy sends every hook call through one ``_multicall``. It owns:
+
+- finding an action by name or simile (:meth:`Dispatcher.find`);
+- the one rule for the effective timeout (:meth:`Dispatcher.timeout_for`);
+- one run: validate, the handler under its timeout, cancellation and interrupts, folding the
+  return value, the run row and the error row (built by the recorder), ``on_error``, the
+  slow-run warning and the run listeners;
+- ``ACTION_STARTED`` / ``ACTION_COMPLETED`` around the run, in one place, only while someone
+  listens (an unobserved run pays one attribute check).
+
+``SystemExit`` and ``KeyboardInterrupt`` are treated alike with and without a timeout: the
+timeout is an ``asyncio.timeout`` scope in the caller's task, never a task of its own (a task
+would let ``SystemExit`` escape the event loop).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from typing import TYPE_CHECKING, Any, Protocol
+
+from eliza_nb import observability
+from eliza_nb._execution import Callback, error_info, fold_return
+from eliza_nb.errors import (
+    ActionNotFoundError,
+    ActionTimeoutError,
+    Code,
+    ValidationError,
+)
+from eliza_nb.events import EventType
+from eliza_nb.types import ActionResult, ErrorInfo, Memory, State
+
+if TYPE_CHECKING:
+    from eliza_nb.events import EventEmitter
+    from eliza_nb.plugin import Action
+    from eliza_nb.records import MetricsRecorder
+    from eliza_nb.registry import Registry
+
+__all__ = ["Dispatcher", "ErrorHook", "RunListener", "check_timeout"]
+
+log = logging.getLogger("eliza_nb")
+RunListener = Callable[[ActionResult], Any]
+_perf = time.perf_counter
+_now = time.time
+
+
+class ErrorHook(Protocol):
+    """Calls the ``on_error`` hook of the plugin that owns a failed action (the plugin host)."""
+
+    def __call__(self, plugin: str, exc: BaseException) -> Awaitable[None]: ...
+
+
+class Dispatcher:
+    """Runs actions and records every run.
+
+    Args:
+        owner: The runtime handed to validators and handlers as their first argument.
+        registry: Where actions are found.
+        recorder: Where run and error rows go (``runtime.metrics``).
+        events: The emitter of ``ACTION_STARTED`` / ``ACTION_COMPLETED``.
+        on_error: Calls the owning plugin's ``on_error`` after a handler raised.
+    """
+
+    __slots__ = (
+        "default_timeout",
+        "events",
+        "listeners",
+        "on_error",
+        "owner",
+        "recorder",
+        "registry",
+        "slow_ms",
+    )
+
+    def __init__(
+        self,
+        owner: object,
+        registry: Registry,
+        recorder: MetricsRecorder,
+        events: EventEmitter,
+        on_error: ErrorHook,
+    ) -> None:
+        self.owner = owner
+        self.registry = registry
+        self.recorder = recorder
+        self.events = events
+        self.on_error = on_error
+        #: Seconds a run may take when neither the call nor the action says (None: no limit).
+        self.default_timeout: float | None = None
+        #: Runs slower than this many ms are logged as slow (the ``SLOW_ACTION_MS`` setting).
+        self.slow_ms = math.inf
+        #: Called with every finished ``ActionResult`` (the dashboard refreshes on it).
+        self.listeners: list[RunListener] = []
+
+    # -- the rules ----------------------------------------------------------------------
+    def find(self, name: str) -> tuple[Action, str]:
+        """The action called ``name`` (or with that simile, any case) and its plugin's name.
+
+        Raises:
+            ActionNotFoundError: no such action (the closest names are suggested).
+            ValidationError: ``name`` is not a string.
+        """
+        if not isinstance(name, str):
+            raise ValidationError(
+                f"the action name must be a string, got {type(name).__name__}", field="name"
+            )
+        entry = self.registry.find(name)
+        if entry is None:
+            raise ActionNotFoundError(name, self.registry.suggest(name), len(self.registry.actions))
+        return entry
+
+    def timeout_for(self, action: Action, timeout: float | None = None) -> float | None:
+        """The effective timeout of a run: the call's, else the action's, else the default.
+
+        Raises:
+            ValidationError: ``timeout`` is not a positive, finite number of seconds.
+        """
+        return check_timeout(timeout) or action.timeout or self.default_timeout
+
+    # -- running ------------------------------------------------------------------------
+    async def run(
+        self,
+        action: Action,
+        plugin: str,
+        message: Memory,
+        *,
+        state: State | None = None,
+        options: Mapping[str, Any] | None = None,
+        timeout: float | None = None,
+    ) -> ActionResult:
+        """Run ``action`` (of ``plugin``) on ``message`` and record the run.
+
+        Failures do not raise: a refusal of ``validate`` (``VALIDATION_FAILED``), a handler
+        exception (its code, or ``HANDLER_ERROR``), a reported failure and a timeout
+        (``TIMEOUT``) come back as ``success=False`` results and are written to the error log.
+
+        Raises:
+            ValidationError: ``state``, ``options`` or ``timeout`` have the wrong type.
+            asyncio.CancelledError / KeyboardInterrupt: the run was cancelled or interrupted
+                (it is recorded as ``CANCELLED`` first).
+        """
+        if state is not None and not isinstance(state, State):
+            raise ValidationError(
+                f"state must be a State from compose_state, got {type(state).__name__}",
+                field="state",
+            )
+        opts = _options(options)
+        limit = self.timeout_for(action, timeout)
+        if self.events.watching_actions:
+            return await self._observed(action, plugin, message, state, opts, limit)
+        return await self._execute(action, plugin, message, state, opts, limit)
+
+    def not_found(self, name: str, message: Memory) -> ActionResult:
+        """A recorded ``ACTION_NOT_FOUND`` failure for a message that names an unknown action."""
+        result = ActionResult(self.recorder.new_run_id(), name, "", False, started=_now())
+        info = ErrorInfo(
+            code=Code.ACTION_NOT_FOUND,
+            message=f"No action named {name!r}",
+            error_type="ActionNotFoundError",
+        )
+        return self._finish(result, message, info, 0.0)
+
+    async def _observed(
+        self,
+        action: Action,
+        plugin: str,
+        msg: Memory,
+        state: State | None,
+        opts: dict[str, Any],
+        limit: float | None,
+    ) -> ActionResult:
+        base = {"action": action.name, "plugin": plugin, "room_id": msg.room_id}
+        start = {**base, "text": msg.content.text, "message": msg}
+        await self.events.emit(EventType.ACTION_STARTED, start)
+        result = await self._execute(action, plugin, msg, state, opts, limit)
+        done = {"run_id": result.run_id, "success": result.success, "result": result}
+        done["error_code"] = result.error_code
+        await self.events.emit(EventType.ACTION_COMPLETED, {**base, **done})
+        return result
+
+    async def _execute(
+        self,
+        action: Action,
+        plugin: str,
+        msg: Memory,
+        state: State | None,
+        opts: dict[str, Any],
+        limit: float | None,
+    ) -> ActionResult:
+        result = ActionResult(
+            self.recorder.new_run_id(), action.name, plugin, False, started=_now()
+        )
+        t0 = _perf()
+        try:
+            if action.validate is not None and not await self.validate(action, msg, state):
+                return self._finish(result, msg, _refused(action), t0)
+            value = action.handler(self.owner, msg, state, opts, Callback(result.responses))  # type: ignore[misc]
+            # A sync wrapper (lambda, decorator) around an async function returns a coroutine.
+            if action.handler_is_async or asyncio.iscoroutine(value):
+                value = await (_limited(value, action, limit) if limit else value)
+            elif limit and _perf() - t0 > limit:  # a sync handler cannot be interrupted
+                raise _late(action, limit)
+            ok, result.text, result.data, err = fold_return(value, result.responses)
+        except (asyncio.CancelledError, KeyboardInterrupt) as exc:
+            return self._stopped(result, msg, exc, t0)
+        except BaseException as exc:  # SystemExit too: sys.exit() must not stop the loop
+            return await self._crashed(result, msg, exc, t0)
+        if ok:
+            result.success = True
+            return self._finish(result, msg, None, t0)
+        info = ErrorInfo(code=Code.HANDLER_ERROR, message=err or "", error_type="HandlerFailure")
+        return self._finish(result, msg, info, t0)
+
+    async def validate(self, action: Action, msg: Memory, state: State | None) -> bool:
+        """What the action's ``validate`` says of ``msg`` (sync or async); True without one."""
+        if action.validate is None:
+            return True
+        ok = action.validate(self.owner, msg, state)
+        if action.validate_is_async or asyncio.iscoroutine(ok):
+            ok = await ok
+        return bool(ok)
+
+    def _stopped(
+        self, result: ActionResult, msg: Memory, exc: BaseException, t0: float
+    ) -> ActionResult:
+        """Record a cancelled or interrupted run, then re-raise (unless the handler did it)."""
+        task = asyncio.current_task() if isinstance(exc, asyncio.CancelledError) else None
+        if task is not None and not task.cancelling():
+            # Nobody cancelled this run: the handler raised CancelledError (an inner task's).
+            info = error_info(exc, code=Code.CANCELLED)
+            info.message = f"{result.action}: the handler raised CancelledError itself"
+            return self._finish(result, msg, info, t0)
+        verb = "interrupted" if isinstance(exc, KeyboardInterrupt) else "cancelled"
+        info = ErrorInfo(
+            code=Code.CANCELLED,
+            message=f"{result.action} was {verb}",
+            error_type=type(exc).__name__,
+        )
+        self._finish(result, msg, info, t0)
+        raise exc
+
+    async def _crashed(
+        self, result: ActionResult, msg: Memory, exc: BaseException, t0: float
+    ) -> ActionResult:
+        self._finish(result, msg, error_info(exc), t0)
+        await self.on_error(result.plugin, exc)
+        return result
+
+    def _finish(
+        self, result: ActionResult, msg: Memory, info: ErrorInfo | None, t0: float
+    ) -> ActionResult:
+        """Record the run (and its failure), warn if slow, tell the listeners."""
+        duration = (_perf() - t0) * 1000.0 if t0 else 0.0
+        result.duration_ms = duration
+        recorder = self.recorder
+        code = None if info is None else info.code
+        recorder.run(
+            result.run_id, result.plugin, result.action, result.started, duration, msg.room_id, code
+        )
+        if info is not None:
+            result.error = info = recorder.failure(
+                result.run_id, result.plugin, result.action, info
+            )
+            log.warning(
+                "%s.%s failed [%s]: %s", result.plugin, result.action, info.code, info.message
+            )
+        if duration > self.slow_ms:
+            observability.warn_slow(result.plugin, result.action, duration, self.slow_ms)
+        for listener in self.listeners:
+            try:
+                listener(result)
+            except Exception as exc:  # a broken listener must not fail the run
+                log.error("run listener %r raised: %s", listener, exc)
+        return result
+
+
+def check_timeout(timeout: float | None) -> float | None:
+    """``timeout`` itself, if it is None or a positive, finite number of seconds.
+
+    Raises:
+        ValidationError: it is anything else (a bool, a string, 0, a negative, nan, inf).
+    """
+    if timeout is not None and (
+        isinstance(timeout, bool)
+        or not isinstance(timeout, int | float)
+        or not 0 < timeout < math.inf
+    ):
+        raise ValidationError(
+            f"timeout must be a positive number of seconds, got {timeout!r}", field="timeout"
+        )
+    return timeout
+
+
+def _options(options: Mapping[str, Any] | None) -> dict[str, Any]:
+    if options is None:
+        return {}
+    if isinstance(options, Mapping):
+        return dict(options)
+    raise ValidationError(f"options must be a dict, got {type(options).__name__}", field="options")
+
+
+def _refused(action: Action) -> ErrorInfo:
+    return ErrorInfo(
+        code=Code.VALIDATION_FAILED,
+        message=f"{action.name}: validate returned False",
+        error_type="ValidationFailed",
+    )
+
+
+def _late(action: Action, limit: float) -> ActionTimeoutError:
+    return ActionTimeoutError(
+        f"{action.name} timed out after {limit} s; pass a larger timeout= or make the "
+        "handler faster"
+    )
+
+
+async def _limited(value: Awaitable[Any], action: Action, limit: float) -> Any:
+    """Await ``value`` under ``limit`` seconds, in the caller's own task."""
+    scope = asyncio.timeout(limit)
+    try:
+        async with scope:
+            return await value
+    except TimeoutError:
+        if scope.expired():  # ours, not a TimeoutError the handler raised itself
+            raise _late(action, limit) from None
+        raise

@@ -1,0 +1,297 @@
+"""The message loop: from what a user says to the actions that run and the memories kept.
+
+It owns turning input into a ``Memory`` (:meth:`MessageLoop.to_memory`, the one place text is
+checked), composing the ``State`` (providers run concurrently, a failing one is recorded and
+left out), ``process_message`` (store the message, route it to an action by name or simile, run
+it through the dispatcher, keep the replies, run the evaluators) and, when a text model is
+registered, hands the message to the elizaOS agent loop of :mod:`eliza_nb.agent`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from eliza_nb import agent
+from eliza_nb._calls import call_hook
+from eliza_nb._execution import Callback, error_info
+from eliza_nb.errors import Code, ElizaError, ValidationError
+from eliza_nb.events import EventType
+from eliza_nb.types import ActionResult, Content, Memory, State, quick_message
+
+if TYPE_CHECKING:
+    from eliza_nb.character import Character
+    from eliza_nb.dispatcher import Dispatcher
+    from eliza_nb.events import EventEmitter
+    from eliza_nb.memory import MemoryManager
+    from eliza_nb.models import ModelRegistry
+    from eliza_nb.plugin import Evaluator, Provider
+    from eliza_nb.records import MetricsRecorder
+    from eliza_nb.registry import Registry
+    from eliza_nb.settings import Settings
+
+__all__ = ["MessageLoop"]
+
+log = logging.getLogger("eliza_nb")
+M = TypeVar("M", Memory, Content)
+_SKIPPED = object()
+
+
+class MessageLoop:
+    """Messages in, state composed, actions routed and run, evaluators, replies remembered.
+
+    Its collaborators are public attributes (the agent loop of :mod:`eliza_nb.agent` uses
+    them): ``owner`` (the runtime handed to providers and evaluators), ``dispatcher``,
+    ``registry``, ``recorder``, ``settings``, ``models``, ``events``, ``messages``.
+    """
+
+    def __init__(
+        self,
+        owner: Any,
+        dispatcher: Dispatcher,
+        settings: Settings,
+        models: ModelRegistry,
+        events: EventEmitter,
+        messages: MemoryManager,
+        character: Character | None,
+    ) -> None:
+        self.owner = owner
+        self.dispatcher = dispatcher
+        self.registry: Registry = dispatcher.registry
+        self.recorder: MetricsRecorder = dispatcher.recorder
+        self.settings = settings
+        self.models = models
+        self.events = events
+        self.messages = messages
+        self.character = character
+        self.agent_id = character.name if character else "agent"
+
+    # -- input --------------------------------------------------------------------------
+    def to_memory(
+        self, message: Any, *, room_id: str | None = None, user_id: str = "user"
+    ) -> Memory:
+        """Coerce text, ``Content``, a dict or a ``Memory`` into a ``Memory`` of this agent.
+
+        Raises:
+            ValidationError: the message is of another type or malformed (the field is named).
+        """
+        if room_id is not None:
+            room_id = _room_str(room_id)
+        if message is None or isinstance(message, str):
+            if message and not message.isascii():  # ASCII (the usual case) needs no check
+                _check_text(message, "text")
+            # The hot path: a fresh message without validation (all fields are known good).
+            return quick_message(message or "", user_id, self.agent_id, room_id or "default")
+        if isinstance(message, Memory):
+            _check_memory(message)
+            return message if room_id is None else message.model_copy(update={"room_id": room_id})
+        if isinstance(message, dict) and "content" in message:
+            fields = {"agent_id": self.agent_id, **message}
+            if room_id is not None:
+                fields["room_id"] = room_id
+            return _check_memory(_validated(Memory, fields))
+        content = _content(message)
+        _check_text(content.text, "text")
+        return Memory(
+            user_id=user_id, agent_id=self.agent_id, room_id=room_id or "default", content=content
+        )
+
+    # -- state --------------------------------------------------------------------------
+    async def compose_state(
+        self, message: Any = None, *, room_id: str | None = None, recent: int = 10
+    ) -> State:
+        """Build the agent's ``State`` for a message: every provider runs concurrently.
+
+        A provider that raises is recorded (code ``PROVIDER_ERROR``) and left out.
+        """
+        msg = self.to_memory(message, room_id=room_id)
+        providers = list(self.registry.providers)
+        values = await asyncio.gather(*(self._provide(p, owner, msg) for p, owner in providers))
+        state = State(
+            values={
+                p.name: v for (p, _), v in zip(providers, values, strict=True) if v is not _SKIPPED
+            },
+            recent_messages=await self.messages.get_memories(msg.room_id, recent),
+        )
+        state._masker = self.settings.masker
+        state.actions = await self._usable_actions(msg, state)
+        state.text = self._render_state(state)
+        return state
+
+    async def _provide(self, provider: Provider, owner: str, msg: Memory) -> Any:
+        try:
+            value = provider.get(self.owner, msg, None)  # type: ignore[misc]
+            if provider.get_is_async or asyncio.iscoroutine(value):
+                value = await value
+            return value
+        except Exception as exc:
+            failure = error_info(exc, code=Code.PROVIDER_ERROR)
+            info = self.recorder.failure(None, owner, provider.name, failure)
+            log.warning("provider %s.%s failed: %s", owner, provider.name, info.message)
+            return _SKIPPED
+
+    async def _usable_actions(self, msg: Memory, state: State) -> list[str]:
+        usable = []
+        for act in {id(a): a for a, _ in self.registry.actions.values()}.values():
+            try:
+                if act.validate is None or await self.dispatcher.validate(act, msg, state):
+                    usable.append(act.name)
+            except Exception as exc:
+                shown = self.settings.masker.mask(_printable(exc))
+                log.warning("validate of %s raised while composing state: %s", act.name, shown)
+        return sorted(usable)
+
+    def _render_state(self, state: State) -> str:
+        lines: list[str] = []
+        if self.character is not None:
+            lines.append(f"# {self.character.name}")
+            lines += [f"- {b}" for b in self.character.bio]
+        for name, value in state.values.items():
+            lines.append(f"## {name}\n{self.settings.masker.mask(_printable(value))}")
+        if state.recent_messages:
+            lines.append("## Recent messages")
+            lines += [f"{m.user_id}: {m.content.text}" for m in state.recent_messages]
+        if state.actions:
+            lines.append(f"## Actions\n{', '.join(state.actions)}")
+        return "\n".join(lines)
+
+    # -- messages -----------------------------------------------------------------------
+    async def process_message(
+        self, message: Any, *, room_id: str | None = None
+    ) -> list[ActionResult]:
+        """Store a message, route it to an action, run it, then run the evaluators.
+
+        Routing: ``content.action`` if set, else the first action name or simile found in the
+        text (words, any case). With a text model registered the model decides instead (the
+        agent loop of :func:`eliza_nb.agent.respond`). Returns the results of what ran.
+        """
+        msg = self.to_memory(message, room_id=room_id)
+        await self.messages.create_memory(msg)
+        payload = {"room_id": msg.room_id, "user_id": msg.user_id, "text": msg.content.text}
+        await self.events.emit(EventType.MESSAGE_RECEIVED, {**payload, "message": msg})
+        if self.models.text_model() is not None:
+            return await agent.respond(self, msg)
+        state = await self.compose_state(msg)
+        named = msg.content.action
+        results = [await self.run_named(named or "", msg, state, in_text=not named)]
+        await self.evaluate(msg, state)
+        return [r for r in results if r is not None]
+
+    async def run_named(
+        self, name: str, msg: Memory, state: State, *, in_text: bool = False
+    ) -> ActionResult | None:
+        """Run the action ``name`` names (or, ``in_text``, the first one the text names).
+
+        An unknown name is a recorded ``ACTION_NOT_FOUND`` result; no action in the text is
+        None. The action's replies are kept as the agent's memories.
+        """
+        registry = self.registry
+        entry = registry.find_in_text(msg.content.text) if in_text else registry.find(name)
+        if entry is None:
+            return None if in_text else self.dispatcher.not_found(name, msg)
+        result = await self.dispatcher.run(entry[0], entry[1], msg, state=state)
+        await self.remember_reply(result, msg)
+        return result
+
+    async def remember_reply(self, result: ActionResult, msg: Memory) -> None:
+        """Keep what an action said (its responses, else its text) as the agent's memories."""
+        replies = result.responses or ([Content(text=result.text)] if result.text else [])
+        for content in replies:
+            if content.action is None:
+                content = content.model_copy(update={"action": result.action})
+            await self.say(msg, content)
+
+    async def say(self, msg: Memory, content: Content) -> None:
+        """Store ``content`` as the agent's message in the room of ``msg``."""
+        await self.messages.create_memory(
+            Memory(
+                user_id=self.agent_id, agent_id=self.agent_id, room_id=msg.room_id, content=content
+            )
+        )
+
+    async def evaluate(self, msg: Memory, state: State) -> None:
+        """Run every evaluator whose ``always_run`` is set or whose ``validate`` passes."""
+        for ev, owner in list(self.registry.evaluators):
+            try:
+                if not await self._wanted(ev, msg, state):
+                    continue
+                await self._run_evaluator(ev, msg, state)
+                code = None
+            except Exception as exc:
+                info = self.recorder.failure(None, owner, ev.name, error_info(exc))
+                log.warning("evaluator %s.%s failed: %s", owner, ev.name, info.message)
+                code = info.code
+            payload: dict[str, Any] = {"evaluator": ev.name, "plugin": owner}
+            payload |= {"room_id": msg.room_id, "success": code is None, "error_code": code}
+            await self.events.emit(EventType.EVALUATOR_COMPLETED, payload)
+
+    async def _wanted(self, ev: Evaluator, msg: Memory, state: State) -> bool:
+        if ev.always_run or ev.validate is None:
+            return True
+        return bool(await call_hook(ev.validate, self.owner, msg, state))
+
+    async def _run_evaluator(self, ev: Evaluator, msg: Memory, state: State) -> None:
+        value = ev.handler(self.owner, msg, state, {}, Callback([]))  # type: ignore[misc]
+        if asyncio.iscoroutine(value):
+            await value
+
+
+def _printable(value: Any) -> str:
+    """``str(value)``, or a placeholder when a value cannot print itself."""
+    try:
+        return str(value)
+    except Exception as exc:  # a broken __str__ must not break state composition
+        return f"<{type(value).__name__}: unprintable ({type(exc).__name__})>"
+
+
+def _room_str(room_id: Any) -> str:
+    if isinstance(room_id, uuid.UUID):
+        return str(room_id)
+    if not isinstance(room_id, str):
+        raise ValidationError(
+            f"room_id must be a string, got {type(room_id).__name__}", field="room_id"
+        )
+    _check_text(room_id, "room_id")
+    return room_id
+
+
+def _content(message: Any) -> Content:
+    if isinstance(message, Content):
+        return message
+    if isinstance(message, dict):
+        return _validated(Content, message)
+    raise ValidationError(
+        f"message must be text, a dict, Content or Memory, got {type(message).__name__}",
+        field="message",
+    )
+
+
+def _validated(model: type[M], fields: dict[str, Any]) -> M:
+    try:
+        return model.model_validate(fields)
+    except ElizaError:
+        raise
+    except Exception as exc:
+        raise ValidationError(f"message is malformed: {exc}", field="message") from None
+
+
+def _check_text(text: str, field: str) -> None:
+    """Reject lone surrogates: such text can be neither stored (UTF-8) nor sent to a notebook."""
+    if text.isascii():
+        return
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ValidationError(
+            f"message {field} is not valid Unicode: lone surrogate at position {exc.start}",
+            field=field,
+        ) from None
+
+
+def _check_memory(memory: Memory) -> Memory:
+    for field in ("room_id", "user_id", "agent_id"):
+        _check_text(getattr(memory, field), field)
+    _check_text(memory.content.text, "text")
+    return memory

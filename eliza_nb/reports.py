@@ -1,0 +1,154 @@
+"""Reports of one runtime: the frames of its runs, errors, memories and parts, and its snapshot.
+
+:mod:`eliza_nb.frames` knows how records become DataFrames; this module knows where a runtime
+keeps them (the recorder, the store, the registry) and answers ``runtime.metrics_frame()``,
+``errors_frame()``, ``memories_frame()``, ``components_frame()``, ``metrics_summary()``,
+``custom_metrics_frame()`` and ``snapshot()``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from eliza_nb import frames
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from eliza_nb.plugin import Plugin
+    from eliza_nb.records import MetricsRecorder
+    from eliza_nb.registry import Registry
+    from eliza_nb.settings import Settings
+    from eliza_nb.store import MemoryStore
+    from eliza_nb.store.base import TimeBound
+
+__all__ = ["Reports"]
+
+
+class Reports:
+    """The frames and the snapshot of a runtime, read from its recorder, store and registry."""
+
+    def __init__(
+        self,
+        recorder: MetricsRecorder,
+        store: MemoryStore,
+        registry: Registry,
+        settings: Settings,
+        agent_id: str,
+    ) -> None:
+        self.recorder = recorder
+        self.store = store
+        self.registry = registry
+        self.settings = settings
+        self.agent_id = agent_id
+
+    def metrics_frame(
+        self,
+        action: str | None = None,
+        *,
+        start: TimeBound = None,
+        end: TimeBound = None,
+        session_id: int | None = None,
+    ) -> pd.DataFrame:
+        """One row per action execution (see ``AgentRuntime.metrics_frame``)."""
+        found = self.registry.find(action) if isinstance(action, str) else None
+        if found is not None:  # any case or simile names the action, as in execute_action
+            action = found[0].name
+        return frames.run_history(
+            self.recorder, action, start=start, end=end, session_id=session_id
+        )
+
+    def errors_frame(
+        self, *, start: TimeBound = None, end: TimeBound = None, session_id: int | None = None
+    ) -> pd.DataFrame:
+        """One row per logged error (see ``AgentRuntime.errors_frame``)."""
+        return frames.error_history(self.recorder, start=start, end=end, session_id=session_id)
+
+    def metrics_summary(
+        self, *, start: TimeBound = None, end: TimeBound = None, session_id: int | None = None
+    ) -> pd.DataFrame:
+        """Per action: runs, successes, failures, rates and latencies."""
+        return frames.summary_history(self.recorder, start=start, end=end, session_id=session_id)
+
+    def memories_frame(
+        self,
+        room_id: str | None = None,
+        *,
+        table: str | None = None,
+        start: TimeBound = None,
+        end: TimeBound = None,
+    ) -> pd.DataFrame:
+        """One row per stored memory (see ``AgentRuntime.memories_frame``)."""
+        return frames.memories_frame(self.store.memory_rows(room_id, table, start=start, end=end))
+
+    def custom_metrics_frame(self) -> pd.DataFrame:
+        """Handlers' own figures from ``runtime.metrics.increment`` / ``record``."""
+        return frames.custom_metrics_frame(self.recorder.custom)
+
+    def components_frame(self) -> pd.DataFrame:
+        """One row per registered part: ``plugin, kind, name, description, similes``."""
+        rows = [row for name, p in self.registry.plugins.items() for row in _parts(name, p)]
+        return frames.components_frame(rows)
+
+    def snapshot(self) -> dict[str, Any]:
+        """A JSON-able picture for snapshot tests: parts, masked settings, memories, run counts.
+
+        Volatile fields (ids, times, durations) are left out so two runs compare equal.
+        """
+        memories = [
+            {"table": r[1], "room_id": r[2], "user_id": r[3], "text": r[6], "action": r[7]}
+            for r in self.store.memory_rows()
+        ]
+        return {
+            "agent": self.agent_id,
+            "plugins": {n: _inventory(p) for n, p in sorted(self.registry.plugins.items())},
+            "settings": self.settings.masked(),
+            "memories": memories,
+            "metrics": self._run_counts(),
+        }
+
+    def _run_counts(self) -> dict[str, dict[str, Any]]:
+        counts: dict[str, dict[str, Any]] = {}
+        for row in self.recorder.runs:
+            entry = counts.setdefault(row.action, {"runs": 0, "successes": 0, "error_codes": {}})
+            entry["runs"] += 1
+            if row.success:
+                entry["successes"] += 1
+            else:
+                codes = entry["error_codes"]
+                codes[row.error_code] = codes.get(row.error_code, 0) + 1
+        return dict(sorted(counts.items()))
+
+
+def _service_type(spec: Any) -> str:
+    return str(getattr(spec if isinstance(spec, type) else type(spec), "service_type", ""))
+
+
+def _parts(name: str, plugin: Plugin) -> list[tuple[Any, ...]]:
+    """The components-frame rows of one plugin."""
+    rows: list[tuple[Any, ...]] = []
+    rows += [(name, "action", a.name, a.description, list(a.similes)) for a in plugin.actions]
+    rows += [(name, "provider", p.name, p.description, []) for p in plugin.providers]
+    rows += [(name, "evaluator", e.name, e.description, list(e.similes)) for e in plugin.evaluators]
+    for spec in plugin.services:
+        cls = spec if isinstance(spec, type) else type(spec)
+        rows.append((name, "service", _service_type(spec), (cls.__doc__ or "").strip(), []))
+    for model_type, handler in plugin.models.items():
+        doc = (getattr(handler, "__doc__", None) or "").strip().split("\n")[0]
+        rows.append((name, "model", str(model_type), doc, []))
+    for event, handlers in plugin.events.items():
+        rows.append((name, "event", str(event), f"{len(handlers)} handler(s)", []))
+    return rows
+
+
+def _inventory(plugin: Plugin) -> dict[str, Any]:
+    """What the snapshot lists of one plugin."""
+    return {
+        "version": plugin.version,
+        "actions": sorted(a.name for a in plugin.actions),
+        "providers": sorted(x.name for x in plugin.providers),
+        "evaluators": sorted(e.name for e in plugin.evaluators),
+        "models": sorted(str(m) for m in plugin.models),
+        "events": sorted(str(e) for e in plugin.events),
+        "services": sorted(_service_type(s) for s in plugin.services),
+    }
