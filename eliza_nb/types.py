@@ -94,11 +94,11 @@ class Memory(BaseModel):
         return self.content.text
 
 
-_set = object.__setattr__
 
 
 # The slots every pydantic model has besides __dict__; set through their descriptors, which
 # is a third cheaper than object.__setattr__ on the hot path below.
+_set_dict = BaseModel.__dict__["__dict__"].__set__
 _set_fields = BaseModel.__dict__["__pydantic_fields_set__"].__set__
 _set_extra = BaseModel.__dict__["__pydantic_extra__"].__set__
 _set_private = BaseModel.__dict__["__pydantic_private__"].__set__
@@ -112,9 +112,8 @@ def quick_message(text: str, user_id: str, agent_id: str, room_id: str) -> Memor
     ``tests/test_types.py`` checks the result equals a validated ``Memory``.
     """
     content = _new(Content)
-    _set(
+    _set_dict(
         content,
-        "__dict__",
         {
             "text": text,
             "action": None,
@@ -128,9 +127,8 @@ def quick_message(text: str, user_id: str, agent_id: str, room_id: str) -> Memor
     _set_extra(content, {})
     _set_private(content, None)
     memory = _new(Memory)
-    _set(
+    _set_dict(
         memory,
-        "__dict__",
         {
             "id": new_id(),
             "user_id": user_id,
