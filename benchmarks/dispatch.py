@@ -85,7 +85,7 @@ def records_cost(n: int = 1_000_000) -> tuple[float, float, float]:
 def main() -> None:
     bare, run = asyncio.run(dispatch())
     print(f"await noop()                     median {bare / 1000:8.3f} us")
-    print(f"await execute_action('NOOP', 'x')median {run / 1000:8.3f} us   (target <= 2 us)")
+    print(f"await execute_action('NOOP', 'x') median {run / 1000:7.3f} us   (target <= 2 us)")
     print(f"ratio execute_action / bare await       {run / bare:8.1f} x    (target <= 20x)")
     imported, elapsed, per_record = records_cost()
     print(f"metrics_frame() of 1,000,000 records    {elapsed:8.3f} s    (target <= 0.5 s)")
