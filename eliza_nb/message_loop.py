@@ -114,8 +114,7 @@ class MessageLoop:
                 p.name: v for (p, _), v in zip(providers, values, strict=True) if v is not _SKIPPED
             },
             recent_messages=await self.messages.get_memories(msg.room_id, recent),
-        )
-        state._masker = self.settings.masker
+        ).masked_with(self.settings.masker)
         state.actions = await self._usable_actions(msg, state)
         state.text = self._render_state(state)
         return state

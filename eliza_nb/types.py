@@ -160,6 +160,11 @@ class State(BaseModel):
     def __getitem__(self, key: str) -> Any:
         return self.values[key]
 
+    def masked_with(self, masker: Any) -> State:
+        """Let every rendering of this state mask the secrets ``masker`` knows; returns it."""
+        self._masker = masker
+        return self
+
     def mask(self, text: str) -> str:
         """``text`` with the runtime's secret values replaced by ``'***'``."""
         return self._masker.mask(text) if self._masker is not None else text
