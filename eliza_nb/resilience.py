@@ -35,7 +35,7 @@ import tenacity
 from aiolimiter import AsyncLimiter
 from cachetools import TTLCache
 
-from eliza_nb.errors import ApiError, ConfigurationError, ElizaError
+from eliza_nb.errors import ApiError, Code, ConfigurationError, ElizaError
 
 if TYPE_CHECKING:
     from eliza_nb.runtime import AgentRuntime
@@ -62,10 +62,15 @@ DEFAULT_CACHE_TTL = 300.0
 TRANSIENT_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
 """HTTP statuses worth retrying: timeouts, throttling and server-side failures."""
 
+#: The code of a non-blocking :class:`RateLimiter`'s refusal (retryable).
+_RATE_LIMITED = "RATE_LIMITED"
+
+# The API_* codes are the conventional ones of HTTP plugins (eliza_nb.plugins._http names the
+# example plugins' own, and a test checks that its retryable ones are listed here).
 TRANSIENT_CODES = frozenset(
     {
-        "TIMEOUT",
-        "RATE_LIMITED",
+        Code.TIMEOUT,
+        _RATE_LIMITED,
         "API_TIMEOUT",
         "API_RATE_LIMITED",
         "API_SERVER_ERROR",
@@ -471,7 +476,7 @@ class RateLimiter:
             raise ApiError(
                 f"Rate limit{who} reached: at most {self.max_rate:g} calls per "
                 f"{self.period:g} s. Try again shortly.",
-                code="RATE_LIMITED",
+                code=_RATE_LIMITED,
                 details={"retryable": True, "retry_after": self.period / self.max_rate},
             )
         await bucket.acquire(amount)
