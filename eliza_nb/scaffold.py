@@ -41,6 +41,7 @@ ENTRY_POINT_GROUP = "eliza_nb.plugins"
 _NAME = re.compile(r"^[a-z][a-z0-9]*(?:[-_][a-z0-9]+)*$")
 _MAX_NAME = 50
 _RESERVED = {"eliza_nb", "src", "tests", "test", "notebooks", "plugin", "plugins"}
+_TARGET_EXISTS = "TARGET_EXISTS"  # the code of a refusal to overwrite a folder
 
 
 def check_plugin_name(name: str) -> str:
@@ -90,7 +91,7 @@ def new_plugin(name: str, directory: str | Path = ".") -> Path:
         raise ValidationError(
             f"{target} already exists: choose another name or --dir; nothing was written.",
             field="directory",
-            code="TARGET_EXISTS",
+            code=_TARGET_EXISTS,
         )
     for relative, text in _project_files(name, package).items():
         path = target / relative
