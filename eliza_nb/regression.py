@@ -165,38 +165,76 @@ def compare_runs(
     Raises:
         ValidationError: a key or compared column is missing, or a key is not unique.
     """
-    import numpy as np
-    import pandas as pd
-
     keys = _keys(key)
     cols = _columns(baseline_df, new_df, keys, columns)
     _check_frame(baseline_df, "baseline", [*keys, *cols], keys)
     _check_frame(new_df, "new", [*keys, *cols], keys)
-    merged = pd.merge(
-        baseline_df[[*keys, *cols]],
-        new_df[[*keys, *cols]],
+    merged = _outer_merge(baseline_df, new_df, keys, cols)
+    where = merged.pop("_merge").astype(str).to_numpy()
+    differs = _differing(merged, cols, where == "both", rtol)
+    return _drifted_rows(merged, keys, cols, where, differs)
+
+
+def _outer_merge(
+    baseline: pd.DataFrame, new: pd.DataFrame, keys: list[str], cols: list[str]
+) -> pd.DataFrame:
+    """One row per key of either frame, sorted: ``<col>_baseline``, ``<col>_new``, ``_merge``."""
+    import pandas as pd
+
+    return pd.merge(
+        baseline[[*keys, *cols]],
+        new[[*keys, *cols]],
         on=keys,
         how="outer",
         suffixes=("_baseline", "_new"),
         indicator=True,
         sort=True,
     )
-    where = merged.pop("_merge").astype(str).to_numpy()
-    both = where == "both"
-    differs = {c: both & ~_equal(merged[f"{c}_baseline"], merged[f"{c}_new"], rtol) for c in cols}
+
+
+def _differing(
+    merged: pd.DataFrame, cols: list[str], both: np.ndarray[Any, Any], rtol: float
+) -> dict[str, np.ndarray[Any, Any]]:
+    """Per compared column, which rows present in ``both`` runs hold different values."""
+    return {c: both & ~_equal(merged[f"{c}_baseline"], merged[f"{c}_new"], rtol) for c in cols}
+
+
+def _change_labels(where: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+    """``changed``, ``removed`` or ``added`` for each merged row, from the merge indicator."""
+    import numpy as np
+
+    change = np.full(len(where), "changed", dtype=object)
+    change[where == "left_only"] = "removed"
+    change[where == "right_only"] = "added"
+    return change
+
+
+def _drifted_rows(
+    merged: pd.DataFrame,
+    keys: list[str],
+    cols: list[str],
+    where: np.ndarray[Any, Any],
+    differs: dict[str, np.ndarray[Any, Any]],
+) -> pd.DataFrame:
+    """The added, removed and changed rows, with ``change`` and ``changed_columns`` after the key.
+
+    ``differs`` holds, per compared column, which rows of both runs differ in it.
+    """
+    import numpy as np
+    import pandas as pd
+
     changed = np.zeros(len(merged), dtype=bool)
     for mask in differs.values():
         changed |= mask
-    change = np.full(len(merged), "changed", dtype=object)
-    change[where == "left_only"] = "removed"
-    change[where == "right_only"] = "added"
     names = [", ".join(c for c in cols if differs[c][i]) for i in range(len(merged))]
-    merged.insert(len(keys), "change", pd.Series(change, index=merged.index, dtype=object))
+    labels = pd.Series(_change_labels(where), index=merged.index, dtype=object)
+    merged.insert(len(keys), "change", labels)
     merged.insert(
         len(keys) + 1, "changed_columns", pd.Series(names, index=merged.index, dtype=object)
     )
     pairs = [f"{c}_{side}" for c in cols for side in ("baseline", "new")]
-    out: pd.DataFrame = merged.loc[~both | changed, [*keys, "change", "changed_columns", *pairs]]
+    kept = (where != "both") | changed
+    out: pd.DataFrame = merged.loc[kept, [*keys, "change", "changed_columns", *pairs]]
     return out.reset_index(drop=True)
 
 
@@ -281,24 +319,45 @@ def check_baseline(
     _check_frame(df, "new", [*keys, *cols], keys)
     new = _canonical(df[[*keys, *cols]]).reset_index(drop=True)
     target = Path(path)
-    if update is None:
-        update = os.environ.get(UPDATE_ENV, "") == "1"
+    update = _update_requested(update)
     if update or not target.exists():
-        target.parent.mkdir(parents=True, exist_ok=True)
-        new.to_parquet(target, index=False)
-        log.info("baseline %s %s (%d rows)", target, "updated" if update else "created", len(new))
+        _write_baseline(new, target, "updated" if update else "created")
         return compare_runs(new, new, keys, cols, rtol=rtol)
+    baseline = _read_baseline(target, [*keys, *cols])
+    diff = compare_runs(baseline, new, keys, cols, rtol=rtol)
+    if len(diff):
+        raise BaselineDriftError(_diff_message(diff, target), diff, target)
+    return diff
+
+
+def _update_requested(update: bool | None) -> bool:
+    """``update`` if given, else whether ``ELIZA_NB_UPDATE_BASELINES=1`` asks for it."""
+    if update is None:
+        return os.environ.get(UPDATE_ENV, "") == "1"
+    return update
+
+
+def _write_baseline(frame: pd.DataFrame, target: Path, verb: str) -> None:
+    """Write ``frame`` as the baseline at ``target`` (its folder is made if need be)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    frame.to_parquet(target, index=False)
+    log.info("baseline %s %s (%d rows)", target, verb, len(frame))
+
+
+def _read_baseline(target: Path, needed: list[str]) -> pd.DataFrame:
+    """The baseline at ``target`` in canonical form.
+
+    Raises:
+        ValidationError: it lacks one of the ``needed`` columns (written with other columns).
+    """
     import pandas as pd
 
     baseline = _canonical(pd.read_parquet(target))
-    lacking = [c for c in (*keys, *cols) if c not in baseline.columns]
+    lacking = [c for c in needed if c not in baseline.columns]
     if lacking:
         raise ValidationError(
             f"the baseline {target} has no column {', '.join(map(repr, lacking))}: pass the "
             "columns it was written with, or update=True to rewrite it",
             field="columns",
         )
-    diff = compare_runs(baseline, new, keys, cols, rtol=rtol)
-    if len(diff):
-        raise BaselineDriftError(_diff_message(diff, target), diff, target)
-    return diff
+    return baseline

@@ -35,7 +35,7 @@ import tenacity
 from aiolimiter import AsyncLimiter
 from cachetools import TTLCache
 
-from eliza_nb.errors import ApiError, ConfigurationError, ElizaError
+from eliza_nb.errors import ApiError, Code, ConfigurationError, ElizaError
 
 if TYPE_CHECKING:
     from eliza_nb.runtime import AgentRuntime
@@ -62,10 +62,15 @@ DEFAULT_CACHE_TTL = 300.0
 TRANSIENT_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
 """HTTP statuses worth retrying: timeouts, throttling and server-side failures."""
 
+#: The code of a non-blocking :class:`RateLimiter`'s refusal (retryable).
+_RATE_LIMITED = "RATE_LIMITED"
+
+# The API_* codes are the conventional ones of HTTP plugins (eliza_nb.plugins._http names the
+# example plugins' own, and a test checks that its retryable ones are listed here).
 TRANSIENT_CODES = frozenset(
     {
-        "TIMEOUT",
-        "RATE_LIMITED",
+        Code.TIMEOUT,
+        _RATE_LIMITED,
         "API_TIMEOUT",
         "API_RATE_LIMITED",
         "API_SERVER_ERROR",
@@ -204,6 +209,58 @@ class _Backoff:
         return min(delay, self._max)
 
 
+class _RetryLog:
+    """The ``before_sleep`` hook: one warning per failed attempt, its message masked."""
+
+    def __init__(self, total: int, mask: Callable[[str], str]) -> None:
+        self._total = total
+        self._mask = mask
+
+    def __call__(self, state: tenacity.RetryCallState) -> None:
+        exc = state.outcome.exception() if state.outcome is not None else None
+        delay = state.next_action.sleep if state.next_action is not None else 0.0
+        log.warning(
+            "attempt %d of %d failed (%s); retrying in %.2f s",
+            state.attempt_number,
+            self._total,
+            self._mask(str(exc)),
+            delay,
+        )
+
+
+def _retrying(
+    total: int,
+    retry_if: Callable[[BaseException], bool],
+    wait: _Backoff,
+    sleep: Callable[[float], Awaitable[None]],
+    log_retry: _RetryLog,
+) -> tenacity.AsyncRetrying:
+    """The tenacity policy: ``total`` attempts, ``wait`` between them, re-raise the last error."""
+    return tenacity.AsyncRetrying(
+        stop=tenacity.stop_after_attempt(total),
+        wait=wait,
+        # Only Exceptions: a KeyboardInterrupt or a cancellation must stop the retries at once.
+        retry=tenacity.retry_if_exception(lambda e: isinstance(e, Exception) and retry_if(e)),
+        before_sleep=log_retry,
+        sleep=sleep,
+        reraise=True,
+    )
+
+
+async def _until_done(retrying: tenacity.AsyncRetrying, fn: Callable[[], Awaitable[T]]) -> T:
+    """Await ``fn()`` under ``retrying``; an ``ElizaError`` that ends it records the attempts."""
+    attempt = 0
+    try:
+        async for attempt_ctx in retrying:
+            attempt = attempt_ctx.retry_state.attempt_number
+            with attempt_ctx:
+                return await fn()
+    except ElizaError as exc:
+        exc.details["attempts"] = attempt
+        raise
+    raise AssertionError("unreachable: tenacity either returns or raises")  # pragma: no cover
+
+
 async def with_retry(
     fn: Callable[[], Awaitable[T]],
     *,
@@ -239,36 +296,9 @@ async def with_retry(
     """
     total = _resolve_attempts(attempts, runtime)
     mask = runtime.settings.masker.mask if runtime is not None else str
-
-    def log_retry(state: tenacity.RetryCallState) -> None:
-        exc = state.outcome.exception() if state.outcome is not None else None
-        delay = state.next_action.sleep if state.next_action is not None else 0.0
-        log.warning(
-            "attempt %d of %d failed (%s); retrying in %.2f s",
-            state.attempt_number,
-            total,
-            mask(str(exc)),
-            delay,
-        )
-
-    retrying = tenacity.AsyncRetrying(
-        stop=tenacity.stop_after_attempt(total),
-        wait=_Backoff(initial_delay, max_delay),
-        retry=tenacity.retry_if_exception(lambda e: isinstance(e, Exception) and retry_if(e)),
-        before_sleep=log_retry,
-        sleep=sleep or asyncio.sleep,
-        reraise=True,
-    )
-    attempt = 0
-    try:
-        async for attempt_ctx in retrying:
-            attempt = attempt_ctx.retry_state.attempt_number
-            with attempt_ctx:
-                return await fn()
-    except ElizaError as exc:
-        exc.details["attempts"] = attempt
-        raise
-    raise AssertionError("unreachable: tenacity either returns or raises")  # pragma: no cover
+    wait = _Backoff(initial_delay, max_delay)
+    retrying = _retrying(total, retry_if, wait, sleep or asyncio.sleep, _RetryLog(total, mask))
+    return await _until_done(retrying, fn)
 
 
 # -- cache ------------------------------------------------------------------------------
@@ -446,7 +476,7 @@ class RateLimiter:
             raise ApiError(
                 f"Rate limit{who} reached: at most {self.max_rate:g} calls per "
                 f"{self.period:g} s. Try again shortly.",
-                code="RATE_LIMITED",
+                code=_RATE_LIMITED,
                 details={"retryable": True, "retry_after": self.period / self.max_rate},
             )
         await bucket.acquire(amount)

@@ -41,6 +41,7 @@ ENTRY_POINT_GROUP = "eliza_nb.plugins"
 _NAME = re.compile(r"^[a-z][a-z0-9]*(?:[-_][a-z0-9]+)*$")
 _MAX_NAME = 50
 _RESERVED = {"eliza_nb", "src", "tests", "test", "notebooks", "plugin", "plugins"}
+_TARGET_EXISTS = "TARGET_EXISTS"  # the code of a refusal to overwrite a folder
 
 
 def check_plugin_name(name: str) -> str:
@@ -90,8 +91,17 @@ def new_plugin(name: str, directory: str | Path = ".") -> Path:
         raise ValidationError(
             f"{target} already exists: choose another name or --dir; nothing was written.",
             field="directory",
-            code="TARGET_EXISTS",
+            code=_TARGET_EXISTS,
         )
+    for relative, text in _project_files(name, package).items():
+        path = target / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    return target
+
+
+def _project_files(name: str, package: str) -> dict[str, str]:
+    """Every file of the new project, by its path relative to the project folder."""
     values = {
         "name": name,
         "package": package,
@@ -105,54 +115,14 @@ def new_plugin(name: str, directory: str | Path = ".") -> Path:
     }
     files[f"notebooks/{package}.ipynb"] = _notebook(values)
     files[f"src/{package}/py.typed"] = ""
-    for relative, text in files.items():
-        path = target / relative
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
-    return target
+    return files
 
 
 def _notebook(v: dict[str, str]) -> str:
     """A starter notebook (nbformat v4): load, register, run, inspect."""
-
-    def md(text: str) -> dict[str, object]:
-        return {"cell_type": "markdown", "metadata": {}, "source": text}
-
-    def code(text: str) -> dict[str, object]:
-        return {
-            "cell_type": "code",
-            "execution_count": None,
-            "metadata": {},
-            "outputs": [],
-            "source": text,
-        }
-
-    cells = [
-        md(
-            f"# {v['name']}: starter notebook\n\nTry the plugin step by step. Install the "
-            "project first (`pip install -e .` in its folder) so eliza_nb finds it by name."
-        ),
-        md("Load the extension: it creates the kernel's agent runtime and the `%eliza` magic."),
-        code("%load_ext eliza_nb"),
-        md(
-            "Register the plugin by its entry-point name. After editing `src/`, restart the "
-            "kernel and run this again."
-        ),
-        code(f"%eliza register {v['name']}"),
-        md("Run the action, with the message text after its name."),
-        code(f"%eliza run {v['upper']}_HELLO Ada"),
-        md("Settings change the plugin's behaviour at once."),
-        code(f"%eliza set {v['upper']}_GREETING=Howdy\n%eliza run {v['upper']}_HELLO Ada"),
-        md("The provider's value is part of the agent's state."),
-        code("%eliza state"),
-        md("The same from Python: every run is recorded, with its duration and outcome."),
-        code(
-            f"import eliza_nb\n\nruntime = eliza_nb.get_runtime()\n"
-            f'result = await runtime.execute_action("{v["upper"]}_HELLO", "Grace")\n'
-            "result.text"
-        ),
-        code("runtime.metrics_frame()"),
-    ]
+    cells = [*_intro_cells(v), *_magic_cells(v), *_python_cells(v)]
+    for i, cell in enumerate(cells):
+        cell["id"] = f"cell-{i}"  # nbformat 4.5 wants an id on every cell
     notebook = {
         "cells": cells,
         "metadata": {
@@ -162,9 +132,63 @@ def _notebook(v: dict[str, str]) -> str:
         "nbformat": 4,
         "nbformat_minor": 5,
     }
-    for i, cell in enumerate(cells):
-        cell["id"] = f"cell-{i}"  # nbformat 4.5 wants an id on every cell
     return json.dumps(notebook, indent=1) + "\n"
+
+
+def _md(text: str) -> dict[str, object]:
+    return {"cell_type": "markdown", "metadata": {}, "source": text}
+
+
+def _code(text: str) -> dict[str, object]:
+    return {
+        "cell_type": "code",
+        "execution_count": None,
+        "metadata": {},
+        "outputs": [],
+        "source": text,
+    }
+
+
+def _intro_cells(v: dict[str, str]) -> list[dict[str, object]]:
+    """The title, how to install the project, and loading the extension."""
+    return [
+        _md(
+            f"# {v['name']}: starter notebook\n\nTry the plugin step by step. Install the "
+            "project first (`pip install -e .` in its folder) so eliza_nb finds it by name."
+        ),
+        _md("Load the extension: it creates the kernel's agent runtime and the `%eliza` magic."),
+        _code("%load_ext eliza_nb"),
+    ]
+
+
+def _magic_cells(v: dict[str, str]) -> list[dict[str, object]]:
+    """Register, run, change a setting and read the state with ``%eliza``."""
+    return [
+        _md(
+            "Register the plugin by its entry-point name. After editing `src/`, restart the "
+            "kernel and run this again."
+        ),
+        _code(f"%eliza register {v['name']}"),
+        _md("Run the action, with the message text after its name."),
+        _code(f"%eliza run {v['upper']}_HELLO Ada"),
+        _md("Settings change the plugin's behaviour at once."),
+        _code(f"%eliza set {v['upper']}_GREETING=Howdy\n%eliza run {v['upper']}_HELLO Ada"),
+        _md("The provider's value is part of the agent's state."),
+        _code("%eliza state"),
+    ]
+
+
+def _python_cells(v: dict[str, str]) -> list[dict[str, object]]:
+    """The same run from Python, and the metrics frame that records it."""
+    return [
+        _md("The same from Python: every run is recorded, with its duration and outcome."),
+        _code(
+            f"import eliza_nb\n\nruntime = eliza_nb.get_runtime()\n"
+            f'result = await runtime.execute_action("{v["upper"]}_HELLO", "Grace")\n'
+            "result.text"
+        ),
+        _code("runtime.metrics_frame()"),
+    ]
 
 
 _PYPROJECT = """\

@@ -97,7 +97,10 @@ async def on_message_received(params: dict[str, Any]) -> None:
 
 # -- the plugin's own test suite (elizaOS: class StarterTestSuite implements TestSuite) -------
 async def example_test(runtime: AgentRuntime) -> None:
-    assert runtime.character is None or runtime.character.name
+    # The starter checks its agent's name; a test runtime has no character, so the default.
+    assert runtime.character is None and runtime.agent_id == "agent"
+    # The plugin's config default is a setting once it is registered (init saw it too).
+    assert runtime.get_setting("EXAMPLE_PLUGIN_VARIABLE") == "example"
 
 
 def should_have_hello_world_action(runtime: AgentRuntime) -> None:

@@ -22,9 +22,9 @@ from pydantic import BaseModel
 
 from eliza_nb import AgentRuntime, ConfigurationError, Plugin, PluginError
 from eliza_nb.errors import ApiError
-from eliza_nb.plugins import http_api
+from eliza_nb.plugins import _http, http_api
 from eliza_nb.plugins._http import RawResponse, check_status
-from eliza_nb.resilience import ResponseCache
+from eliza_nb.resilience import TRANSIENT_CODES, ResponseCache
 from eliza_nb.testing import create_test_runtime
 
 STALL = "stall"
@@ -448,5 +448,29 @@ def test_retry_after_header(value: str, expected: float | None) -> None:
     assert info.value.status == 429
 
 
-def test_success_statuses_pass() -> None:
-    check_status("http://x", _raw(204))
+@pytest.mark.parametrize("status", [200, 204, 299])
+def test_success_statuses_pass(status: int) -> None:
+    check_status("http://x", _raw(status))  # returns without an ApiError: the body is used
+
+
+@pytest.mark.parametrize("status", [199, 300, 304])
+def test_statuses_outside_2xx_are_client_errors(status: int) -> None:
+    with pytest.raises(ApiError) as info:
+        check_status("http://x", _raw(status))
+    assert (info.value.code, info.value.status) == ("API_CLIENT_ERROR", status)
+
+
+def test_the_retried_codes_are_the_transient_ones() -> None:
+    """The module docstring's "retried" column agrees with resilience.TRANSIENT_CODES."""
+    retried = {"API_TIMEOUT", "API_CONNECTION_ERROR", "API_RATE_LIMITED", "API_SERVER_ERROR"}
+    final = {
+        "API_UNAUTHORIZED",
+        "API_NOT_FOUND",
+        "API_CLIENT_ERROR",
+        "API_INVALID_JSON",
+        "API_INVALID_RESPONSE",
+    }
+    assert retried <= TRANSIENT_CODES
+    assert not final & TRANSIENT_CODES
+    constants = (_http.API_TIMEOUT, _http.API_CONNECTION_ERROR, _http.API_RATE_LIMITED)
+    assert {*constants, _http.API_SERVER_ERROR} == retried

@@ -425,8 +425,15 @@ async def test_blocking_limiter_makes_the_extra_call_wait() -> None:
 
 def test_limiter_keeps_one_bucket_per_event_loop() -> None:
     limiter = RateLimiter(1, 3600, block=False)
-    asyncio.run(limiter.acquire())
-    asyncio.run(limiter.acquire())  # a new loop gets a fresh bucket, no cross-loop warning
+
+    async def take_one() -> tuple[bool, bool]:
+        before = limiter.has_capacity()
+        await limiter.acquire()
+        return before, limiter.has_capacity()
+
+    # Within a loop the bucket is kept (full after one call); a new loop gets a fresh one.
+    assert asyncio.run(take_one()) == (True, False)
+    assert asyncio.run(take_one()) == (True, False)
 
 
 @pytest.mark.parametrize(("rate", "period"), [(0, 1), (1, 0), (-1, 1), (True, 1)])

@@ -193,9 +193,20 @@ async def test_async_context_manager() -> None:
 
 
 def test_close_twice_is_harmless() -> None:
+    unloads: list[str] = []
     rt = AgentRuntime(use_env=False)
+    rt.run_sync(
+        rt.register_plugin(
+            Plugin(name="p", services=[Recorder], on_unload=lambda: unloads.append("p"))
+        )
+    )
+    svc = rt.get_service(Recorder)
+    assert not rt.closed
     rt.close()
-    rt.close()
+    rt.close()  # raises nothing, and stops nothing a second time
+    assert unloads == ["p"]
+    assert svc.events == ["initialize", "stop"]
+    assert rt.closed
 
 
 # -- lifecycle hooks, sync or async, with the arguments they take --------------------------------

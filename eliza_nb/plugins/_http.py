@@ -14,20 +14,47 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.message import Message
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import Any, Final
 
 from pydantic import TypeAdapter
 from pydantic import ValidationError as PydanticValidationError
 
 from eliza_nb.errors import ApiError
 
-__all__ = ["RawResponse", "check_status", "http_get", "http_request", "parse_json"]
+__all__ = [
+    "API_CLIENT_ERROR",
+    "API_CONNECTION_ERROR",
+    "API_INVALID_JSON",
+    "API_INVALID_RESPONSE",
+    "API_NOT_FOUND",
+    "API_RATE_LIMITED",
+    "API_SERVER_ERROR",
+    "API_TIMEOUT",
+    "API_UNAUTHORIZED",
+    "RawResponse",
+    "check_status",
+    "http_get",
+    "http_request",
+    "parse_json",
+]
+
+# The error codes of the HTTP plugins, named once (the http_api docstring says when each is
+# raised). The retried ones are also in resilience.TRANSIENT_CODES; a test keeps them in step.
+API_TIMEOUT: Final = "API_TIMEOUT"
+API_CONNECTION_ERROR: Final = "API_CONNECTION_ERROR"
+API_RATE_LIMITED: Final = "API_RATE_LIMITED"
+API_SERVER_ERROR: Final = "API_SERVER_ERROR"
+API_UNAUTHORIZED: Final = "API_UNAUTHORIZED"
+API_NOT_FOUND: Final = "API_NOT_FOUND"
+API_CLIENT_ERROR: Final = "API_CLIENT_ERROR"
+API_INVALID_JSON: Final = "API_INVALID_JSON"
+API_INVALID_RESPONSE: Final = "API_INVALID_RESPONSE"
 
 _CLIENT_CODES = {
-    401: "API_UNAUTHORIZED",
-    403: "API_UNAUTHORIZED",
-    404: "API_NOT_FOUND",
-    429: "API_RATE_LIMITED",
+    401: API_UNAUTHORIZED,
+    403: API_UNAUTHORIZED,
+    404: API_NOT_FOUND,
+    429: API_RATE_LIMITED,
 }
 
 
@@ -86,8 +113,8 @@ def http_request(
 
 def _timeout(url: str, timeout: float) -> ApiError:
     return ApiError(
-        f"GET {url} gave no answer within {timeout:g} s (API_TIMEOUT).",
-        code="API_TIMEOUT",
+        f"GET {url} gave no answer within {timeout:g} s ({API_TIMEOUT}).",
+        code=API_TIMEOUT,
         details={"url": url, "retryable": True},
     )
 
@@ -95,7 +122,7 @@ def _timeout(url: str, timeout: float) -> ApiError:
 def _unreachable(url: str, reason: object) -> ApiError:
     return ApiError(
         f"GET {url} failed: cannot reach the server ({reason}).",
-        code="API_CONNECTION_ERROR",
+        code=API_CONNECTION_ERROR,
         details={"url": url, "retryable": True},
     )
 
@@ -123,12 +150,12 @@ def check_status(url: str, raw: RawResponse) -> None:
     snippet = raw.body[:200].decode("utf-8", "replace")
     details: dict[str, Any] = {"url": url, "body": snippet}
     if raw.status >= 500:
-        code = "API_SERVER_ERROR"
+        code = API_SERVER_ERROR
     else:
-        code = _CLIENT_CODES.get(raw.status, "API_CLIENT_ERROR")
+        code = _CLIENT_CODES.get(raw.status, API_CLIENT_ERROR)
     if raw.status == 429:
         details["retry_after"] = _retry_after(raw.headers)
-    hint = " Check API_KEY." if code == "API_UNAUTHORIZED" else ""
+    hint = " Check API_KEY." if code == API_UNAUTHORIZED else ""
     raise ApiError(
         f"GET {url} answered {raw.status} {raw.reason}.{hint}",
         status=raw.status,
@@ -149,7 +176,7 @@ def parse_json(url: str, raw: RawResponse, adapter: TypeAdapter[Any], model_name
         raise ApiError(
             f"GET {url} did not answer JSON: {exc}.",
             status=raw.status,
-            code="API_INVALID_JSON",
+            code=API_INVALID_JSON,
             details={"url": url},
         ) from None
     try:
@@ -161,6 +188,6 @@ def parse_json(url: str, raw: RawResponse, adapter: TypeAdapter[Any], model_name
             f"GET {url} answered JSON that is not a valid {model_name}: {where}: {first['msg']} "
             f"({exc.error_count()} problem(s)).",
             status=raw.status,
-            code="API_INVALID_RESPONSE",
+            code=API_INVALID_RESPONSE,
             details={"url": url},
         ) from None

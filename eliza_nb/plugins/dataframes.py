@@ -59,6 +59,14 @@ PLOT_KINDS = ("line", "bar", "barh", "hist", "box", "area", "scatter")
 _SCALARS = (int, float, str, bool, dt.date, dt.datetime, dt.timedelta)
 _PREVIEW_ROWS = 5
 
+# The plugin's own error codes (listed in the module docstring), named once.
+_NO_NAMESPACE = "NO_NAMESPACE"
+_DATAFRAME_NOT_FOUND = "DATAFRAME_NOT_FOUND"
+_NOT_A_DATAFRAME = "NOT_A_DATAFRAME"
+_INVALID_QUERY = "INVALID_QUERY"
+_MISSING_DEPENDENCY = "MISSING_DEPENDENCY"
+_NOTHING_TO_PLOT = "NOTHING_TO_PLOT"
+
 
 # -- finding the DataFrame --------------------------------------------------------------
 def _kernel_namespace() -> MutableMapping[str, Any] | None:
@@ -87,7 +95,7 @@ def _namespace(
         raise ConfigurationError(
             "No namespace to find DataFrames in: run in a Jupyter kernel, or pass "
             "options['namespace'] or create_plugin(namespace={...}).",
-            code="NO_NAMESPACE",
+            code=_NO_NAMESPACE,
         )
     return kernel
 
@@ -114,7 +122,7 @@ def find_dataframe(namespace: Mapping[str, Any], name: str | None) -> pd.DataFra
         raise ValidationError(
             f"No DataFrame named {name!r}.{hint}{listing}",
             field="name",
-            code="DATAFRAME_NOT_FOUND",
+            code=_DATAFRAME_NOT_FOUND,
             details={"available": frames},
         )
     value = namespace[name]
@@ -123,7 +131,7 @@ def find_dataframe(namespace: Mapping[str, Any], name: str | None) -> pd.DataFra
         raise ValidationError(
             f"{name!r} is a {type(value).__name__}, not a pandas DataFrame.{hint}",
             field="name",
-            code="NOT_A_DATAFRAME",
+            code=_NOT_A_DATAFRAME,
         )
     return value
 
@@ -200,7 +208,7 @@ def _filter(
 def _query(df: pd.DataFrame, query: str, ns: Mapping[str, Any]) -> pd.DataFrame:
     if "__" in query:  # no dunder attribute walks out of the expression
         raise ValidationError(
-            f"Query {query!r} may not contain '__'.", field="query", code="INVALID_QUERY"
+            f"Query {query!r} may not contain '__'.", field="query", code=_INVALID_QUERY
         )
     try:
         # Only plain values are visible as @name: a query is data, never a call into the kernel.
@@ -210,7 +218,7 @@ def _query(df: pd.DataFrame, query: str, ns: Mapping[str, Any]) -> pd.DataFrame:
         raise ValidationError(
             f"Query {query!r} failed: {type(exc).__name__}: {exc}",
             field="query",
-            code="INVALID_QUERY",
+            code=_INVALID_QUERY,
         ) from None
 
 
@@ -251,7 +259,7 @@ def _figure(df: pd.DataFrame, kind: str, x: str | None, y: Any, title: str) -> F
         from matplotlib.figure import Figure
     except ImportError:
         raise ElizaError(
-            "PLOT_DATAFRAME needs matplotlib: pip install matplotlib", code="MISSING_DEPENDENCY"
+            "PLOT_DATAFRAME needs matplotlib: pip install matplotlib", code=_MISSING_DEPENDENCY
         ) from None
     # A bare Figure (no pyplot) keeps the kernel's global figure state untouched.
     fig = Figure(figsize=(6, 4))
@@ -260,7 +268,7 @@ def _figure(df: pd.DataFrame, kind: str, x: str | None, y: Any, title: str) -> F
         df.plot(kind=kind, x=x, y=y, ax=fig.subplots(), title=title)  # type: ignore[call-overload]
     except (TypeError, ValueError, KeyError, IndexError) as exc:
         raise ValidationError(
-            f"Cannot plot this data as {kind}: {exc}", field="kind", code="NOTHING_TO_PLOT"
+            f"Cannot plot this data as {kind}: {exc}", field="kind", code=_NOTHING_TO_PLOT
         ) from None
     return fig
 

@@ -245,18 +245,19 @@ def _make_action(service: type[HttpApiService], name: str, similes: Sequence[str
         handler=fetch_data,
         similes=list(similes),
         description="Fetch JSON from the configured HTTP API (API_URL) and return it.",
-        examples=[
-            [
-                ActionExample(user="{{user1}}", content=Content(text="fetch data /users/1")),
-                ActionExample(
-                    user="{{agent}}",
-                    content=Content(
-                        text="Fetched .../users/1: an object with 3 key(s).", action=name
-                    ),
-                ),
-            ]
-        ],
+        examples=_examples(name),
     )
+
+
+def _examples(name: str) -> list[list[ActionExample]]:
+    """One exchange: a user asks for a path, the agent reports what came back."""
+    answer = Content(text="Fetched .../users/1: an object with 3 key(s).", action=name)
+    return [
+        [
+            ActionExample(user="{{user1}}", content=Content(text="fetch data /users/1")),
+            ActionExample(user="{{agent}}", content=answer),
+        ]
+    ]
 
 
 def create_plugin(
@@ -270,39 +271,50 @@ def create_plugin(
     """A FETCH_DATA-style plugin; ``response_model`` (a pydantic model or any type pydantic
     validates, such as ``list[User]``) checks every answer. Use distinct ``name`` and
     ``action_name`` to register several APIs side by side."""
-    service = type(
-        f"{name.title().replace('_', '')}Service",
-        (HttpApiService,),
-        {"service_type": name, "response_model": response_model, "__doc__": HttpApiService.__doc__},
-    )
+    service = _service_class(name, response_model)
     return Plugin(
         name=name,
         description=description,
         version="0.1.0",
         actions=[_make_action(service, action_name, similes)],
         services=[service],
-        config=PluginConfig(
-            required=["API_URL"],
-            optional=[
-                "API_KEY",
-                "API_AUTH_HEADER",
-                "API_TIMEOUT",
-                "API_CACHE_TTL",
-                "API_RATE_LIMIT",
-                "API_RATE_PERIOD",
-                "API_RETRY_DELAY",
-                "API_RETRY_MAX_DELAY",
-                "RETRY_ATTEMPTS",
-            ],
-            defaults={
-                "API_TIMEOUT": 10.0,
-                "API_RATE_LIMIT": 10,
-                "API_RATE_PERIOD": 1.0,
-                "API_RETRY_DELAY": 0.5,
-                "API_RETRY_MAX_DELAY": 10.0,
-            },
-            secrets=["API_KEY"],
-        ),
+        config=_plugin_config(),
+    )
+
+
+def _service_class(name: str, response_model: Any) -> type[HttpApiService]:
+    """A subclass of :class:`HttpApiService` of service type ``name``, so APIs sit side by side."""
+    service: type[HttpApiService] = type(
+        f"{name.title().replace('_', '')}Service",
+        (HttpApiService,),
+        {"service_type": name, "response_model": response_model, "__doc__": HttpApiService.__doc__},
+    )
+    return service
+
+
+def _plugin_config() -> PluginConfig:
+    """The settings of the module docstring (a fresh config per plugin)."""
+    return PluginConfig(
+        required=["API_URL"],
+        optional=[
+            "API_KEY",
+            "API_AUTH_HEADER",
+            "API_TIMEOUT",
+            "API_CACHE_TTL",
+            "API_RATE_LIMIT",
+            "API_RATE_PERIOD",
+            "API_RETRY_DELAY",
+            "API_RETRY_MAX_DELAY",
+            "RETRY_ATTEMPTS",
+        ],
+        defaults={
+            "API_TIMEOUT": 10.0,
+            "API_RATE_LIMIT": 10,
+            "API_RATE_PERIOD": 1.0,
+            "API_RETRY_DELAY": 0.5,
+            "API_RETRY_MAX_DELAY": 10.0,
+        },
+        secrets=["API_KEY"],
     )
 
 

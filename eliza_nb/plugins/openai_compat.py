@@ -47,10 +47,17 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
-from eliza_nb.errors import ApiError, ConfigurationError
+from eliza_nb.errors import ApiError, Code, ConfigurationError
 from eliza_nb.models import ModelType
 from eliza_nb.plugin import Plugin, PluginConfig, Service
-from eliza_nb.plugins._http import http_request
+from eliza_nb.plugins._http import (
+    API_CLIENT_ERROR,
+    API_CONNECTION_ERROR,
+    API_RATE_LIMITED,
+    API_SERVER_ERROR,
+    API_UNAUTHORIZED,
+    http_request,
+)
 from eliza_nb.resilience import RateLimiter, ResponseCache, with_retry
 from eliza_nb.suites import TestCase, TestSuite
 
@@ -60,7 +67,7 @@ if TYPE_CHECKING:
 __all__ = ["OpenAICompatService", "OpenAICompatSettings", "plugin"]
 
 SERVICE_TYPE = "openai_compat"
-_STATUS_CODES = {401: "API_UNAUTHORIZED", 403: "API_UNAUTHORIZED", 429: "API_RATE_LIMITED"}
+_STATUS_CODES = {401: API_UNAUTHORIZED, 403: API_UNAUTHORIZED, 429: API_RATE_LIMITED}
 _KEYS = [
     "OPENAI_BASE_URL",
     "OPENAI_API_KEY",
@@ -208,7 +215,7 @@ async def _post_httpx(url: str, body: bytes, headers: dict[str, str], timeout: f
 def _timeout(url: str, timeout: float) -> ApiError:
     return ApiError(
         f"POST {url} gave no answer within {timeout:g} s; raise OPENAI_TIMEOUT for a slow model.",
-        code="TIMEOUT",
+        code=Code.TIMEOUT,
         details={"url": url},
     )
 
@@ -217,7 +224,7 @@ def _unreachable(url: str, reason: object) -> ApiError:
     return ApiError(
         f"POST {url} failed: cannot reach the server ({reason}). Is it running, "
         "and is OPENAI_BASE_URL right?",
-        code="API_CONNECTION_ERROR",
+        code=API_CONNECTION_ERROR,
         details={"url": url},
     )
 
@@ -239,7 +246,7 @@ def _check(url: str, reply: _Reply) -> Any:
     """The JSON body of a 2xx reply; an ``ApiError`` for anything else."""
     if not 200 <= reply.status < 300:
         code = _STATUS_CODES.get(reply.status) or (
-            "API_SERVER_ERROR" if reply.status >= 500 else "API_CLIENT_ERROR"
+            API_SERVER_ERROR if reply.status >= 500 else API_CLIENT_ERROR
         )
         details: dict[str, Any] = {"url": url}
         if reply.retry_after is not None:
