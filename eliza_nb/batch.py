@@ -396,22 +396,35 @@ async def run_batch(
     if backend == "dask":
         from eliza_nb.distributed import run_dask
 
+        spread = {"client": client, "progress": progress, "partitions": partitions}
         return await run_dask(
             runtime,
             act.name,
             batch,
-            client=client,
             concurrency=concurrency,
             timeout=timeout,
-            progress=progress,
             room_id=room_id,
-            partitions=partitions,
+            **spread,
         )
-    bar = progress_bar(len(batch), progress, act.name)
+    return await _run_here(runtime, act, plugin, batch, concurrency, timeout, room_id, progress)
+
+
+async def _run_here(
+    runtime: AgentRuntime,
+    action: Action,
+    plugin: str,
+    batch: BatchInputs,
+    concurrency: int,
+    timeout: float | None,
+    room_id: str | None,
+    progress: bool,
+) -> pd.DataFrame:
+    """``run_batch`` in this process, with a progress bar."""
+    bar = progress_bar(len(batch), progress, action.name)
     try:
         out, interrupted = await run_rows(
             runtime,
-            act,
+            action,
             plugin,
             batch,
             concurrency=concurrency,
@@ -421,7 +434,7 @@ async def run_batch(
         )
     finally:
         bar.close()
-    return to_frame(batch.labels, out, action=act.name, interrupted=interrupted)
+    return to_frame(batch.labels, out, action=action.name, interrupted=interrupted)
 
 
 def to_frame(labels: Any, out: _Rows, *, action: str, interrupted: bool) -> pd.DataFrame:

@@ -94,8 +94,6 @@ class Memory(BaseModel):
         return self.content.text
 
 
-
-
 # The slots every pydantic model has besides __dict__; set through their descriptors, which
 # is a third cheaper than object.__setattr__ on the hot path below.
 _set_dict = BaseModel.__dict__["__dict__"].__set__
