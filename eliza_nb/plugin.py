@@ -318,7 +318,7 @@ class Plugin:
         _check_1x(self)
 
     def _repr_html_(self) -> str:
-        from eliza_nb.kernel.display import plugin_html
+        from eliza_nb.reprs import plugin_html
 
         return plugin_html(self)
 
