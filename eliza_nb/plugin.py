@@ -48,6 +48,7 @@ __all__ = [
 
 Handler = Callable[..., Any]
 F = TypeVar("F", bound=Callable[..., Any])
+_Part = TypeVar("_Part", "Action", "Evaluator")
 _SEMVER = re.compile(r"^\d+\.\d+\.\d+(?:[-+][0-9A-Za-z.+-]+)?$")
 
 
@@ -358,21 +359,8 @@ def action(
         >>> echo.name
         'ECHO'
     """
-
-    def wrap(fn: Handler) -> Action:
-        return Action(
-            name=name or fn.__name__.upper(),  # type: ignore[arg-type]
-            handler=fn,
-            description=description if description is not None else (fn.__doc__ or "").strip(),
-            similes=list(similes),
-            examples=list(examples),
-            timeout=timeout,
-        )
-
-    if callable(name):  # used bare, as @action
-        fn, name = name, None
-        return wrap(fn)
-    return wrap
+    fields = {"similes": list(similes), "examples": list(examples), "timeout": timeout}
+    return _handler_part(Action, name, description, fields)
 
 
 @overload
@@ -427,18 +415,24 @@ def evaluator(
     always_run: bool = False,
 ) -> Evaluator | Callable[[Handler], Evaluator]:
     """Decorator: turn a handler into an :class:`Evaluator` (``@evaluator`` bare works too)."""
+    fields = {"similes": list(similes), "examples": list(examples), "always_run": always_run}
+    return _handler_part(Evaluator, name, description, fields)
 
-    def wrap(fn: Handler) -> Evaluator:
-        return Evaluator(
-            name=name or fn.__name__.upper(),  # type: ignore[arg-type]
-            handler=fn,
-            description=description if description is not None else (fn.__doc__ or "").strip(),
-            similes=list(similes),
-            examples=list(examples),
-            always_run=always_run,
-        )
 
-    if callable(name):  # used bare, as @evaluator
-        fn, name = name, None
-        return wrap(fn)
-    return wrap
+def _handler_part(
+    make: Callable[..., _Part],
+    name: str | Handler | None,
+    description: str | None,
+    fields: dict[str, Any],
+) -> _Part | Callable[[Handler], _Part]:
+    """What ``@action`` and ``@evaluator`` give: the part when used bare, else a decorator.
+
+    The name defaults to the function's name in upper case, the description to its docstring.
+    """
+    label = None if callable(name) else name
+
+    def wrap(fn: Handler) -> _Part:
+        doc = description if description is not None else (fn.__doc__ or "").strip()
+        return make(name=label or fn.__name__.upper(), handler=fn, description=doc, **fields)
+
+    return wrap(name) if callable(name) else wrap  # callable: used bare, as @action
