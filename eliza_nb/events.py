@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 from eliza_nb._calls import accepted_arity
 from eliza_nb._execution import error_info
+from eliza_nb._handler_table import HandlerTable
 from eliza_nb._tables import UTC_NS, table
 from eliza_nb.errors import ValidationError
 
@@ -134,6 +135,10 @@ class _Listener:
     arity: int
 
 
+def _owner(listener: _Listener) -> str:
+    return listener.owner
+
+
 @dataclass(frozen=True, slots=True)
 class EventRecord:
     """One emitted event, as kept in ``runtime.events.history``."""
@@ -156,7 +161,7 @@ class EventEmitter:
 
     def __init__(self, runtime: AgentRuntime, keep: int = 200) -> None:
         self._runtime = runtime
-        self._listeners: dict[str, list[_Listener]] = {}
+        self._listeners: HandlerTable[_Listener] = HandlerTable(_owner)
         self._seq = itertools.count(1)
         self.history: deque[EventRecord] = deque(maxlen=keep)
         self._trace_actions = False
@@ -170,21 +175,16 @@ class EventEmitter:
             raise ValidationError(
                 f"an event handler must be callable, got {handler!r}", field="handler"
             )
-        key = event_key(event)
-        self._listeners.setdefault(key, []).append(
-            _Listener(handler, owner, accepted_arity(handler, 2))
-        )
+        listener = _Listener(handler, owner, accepted_arity(handler, 2))
+        self._listeners.add(event_key(event), listener)
         self._refresh()
         return handler
 
     def off(self, event: str, handler: EventHandler) -> bool:
         """Stop calling ``handler`` on ``event``; True if it was listening."""
-        key = event_key(event)
-        before = self._listeners.get(key, [])
-        kept = [entry for entry in before if entry.handler is not handler]
-        self._listeners[key] = kept
+        dropped = self._listeners.keep(event_key(event), lambda e: e.handler is not handler)
         self._refresh()
-        return len(kept) != len(before)
+        return dropped > 0
 
     def add_plugin(self, plugin: Plugin) -> None:
         """Listen with every handler of ``plugin.events``, owned by the plugin."""
@@ -194,13 +194,12 @@ class EventEmitter:
 
     def remove_plugin(self, name: str) -> None:
         """Drop every handler a plugin added."""
-        for key, entries in self._listeners.items():
-            self._listeners[key] = [e for e in entries if e.owner != name]
+        self._listeners.remove_owner(name)
         self._refresh()
 
     def listeners(self, event: str) -> list[EventHandler]:
         """The handlers of ``event``, in the order they run."""
-        return [e.handler for e in self._listeners.get(event_key(event), [])]
+        return [e.handler for e in self._listeners.get(event_key(event))]
 
     @property
     def trace_actions(self) -> bool:
@@ -226,7 +225,7 @@ class EventEmitter:
         key = event_key(event)
         data = dict(payload or {})
         failures = 0
-        listeners = list(self._listeners.get(key, ()))
+        listeners = self._listeners.get(key)  # replaced, not changed, if a handler adds one
         for entry in listeners:
             failures += not await self._call(entry, key, data)
         self.history.append(
@@ -274,7 +273,7 @@ class EventEmitter:
         return table(rows, EVENT_COLUMNS)
 
     def __repr__(self) -> str:
-        counts = {k: len(v) for k, v in sorted(self._listeners.items()) if v}
+        counts = {k: len(v) for k, v in self._listeners.items()}
         return f"EventEmitter(listeners={counts}, kept={len(self.history)})"
 
 

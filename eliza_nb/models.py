@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from eliza_nb._calls import accepted_arity
 from eliza_nb._execution import error_info
+from eliza_nb._handler_table import HandlerTable
 from eliza_nb._tables import table
 from eliza_nb.errors import ValidationError
 
@@ -134,16 +135,15 @@ class ModelRegistry:
     """Which plugin serves which model type; ``runtime.models``."""
 
     def __init__(self) -> None:
-        self._entries: dict[str, list[ModelEntry]] = {}
+        # Per model type, the highest priority first; the first registered wins a tie.
+        self._entries: HandlerTable[ModelEntry] = HandlerTable(_plugin, _rank)
         self._order = itertools.count()
 
     def add(self, model_type: str, handler: ModelHandler, plugin: str, priority: int = 0) -> None:
         """Offer ``handler`` for ``model_type`` on behalf of ``plugin`` (replacing its own)."""
         key = model_key(model_type)
-        entries = [e for e in self._entries.get(key, []) if e.plugin != plugin]
-        entries.append(ModelEntry(key, handler, plugin, priority, next(self._order)))
-        entries.sort(key=lambda e: (-e.priority, e.order))
-        self._entries[key] = entries
+        entry = ModelEntry(key, handler, plugin, priority, next(self._order))
+        self._entries.add(key, entry, replace=True)
 
     def add_plugin(self, plugin: Plugin) -> None:
         """Offer every model of ``plugin`` at the plugin's priority."""
@@ -152,12 +152,7 @@ class ModelRegistry:
 
     def remove_plugin(self, name: str) -> None:
         """Withdraw every model a plugin offered."""
-        for key in list(self._entries):
-            kept = [e for e in self._entries[key] if e.plugin != name]
-            if kept:
-                self._entries[key] = kept
-            else:
-                del self._entries[key]
+        self._entries.remove_owner(name)
 
     def resolve(self, model_type: str) -> ModelEntry | None:
         """The entry that serves ``model_type`` (highest priority), or None."""
@@ -171,13 +166,14 @@ class ModelRegistry:
     def text_model(self) -> ModelEntry | None:
         """The model the agent loop asks: TEXT_LARGE if served, else TEXT_SMALL, else None."""
         for key in TEXT_MODELS:
-            if key in self._entries:
-                return self._entries[key][0]
+            entries = self._entries.get(key)
+            if entries:
+                return entries[0]
         return None
 
     def types(self) -> list[str]:
         """Every served model type, sorted."""
-        return sorted(self._entries)
+        return [key for key, _ in self._entries.items()]
 
     def frame(self) -> pd.DataFrame:
         """One row per offered handler: ``model_type, plugin, priority, handler, serving``.
@@ -186,14 +182,22 @@ class ModelRegistry:
         """
         rows = [
             (e.model_type, e.plugin, e.priority, _handler_name(e.handler), i == 0)
-            for key in sorted(self._entries)
-            for i, e in enumerate(self._entries[key])
+            for _, entries in self._entries.items()
+            for i, e in enumerate(entries)
         ]
         return table(rows, MODEL_COLUMNS)
 
     def __repr__(self) -> str:
-        served = ", ".join(f"{k}={v[0].plugin}" for k, v in sorted(self._entries.items()))
+        served = ", ".join(f"{k}={v[0].plugin}" for k, v in self._entries.items())
         return f"ModelRegistry({served or 'empty'})"
+
+
+def _plugin(entry: ModelEntry) -> str:
+    return entry.plugin
+
+
+def _rank(entry: ModelEntry) -> tuple[int, int]:
+    return -entry.priority, entry.order
 
 
 def _handler_name(handler: ModelHandler) -> str:
