@@ -21,7 +21,6 @@ from __future__ import annotations
 import inspect
 import itertools
 import logging
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
@@ -31,7 +30,8 @@ from eliza_nb._calls import accepted_arity
 from eliza_nb._execution import error_info
 from eliza_nb._handler_table import HandlerTable
 from eliza_nb._tables import table
-from eliza_nb.errors import ValidationError
+from eliza_nb.errors import Code, ValidationError
+from eliza_nb.settings import Masker
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -55,6 +55,8 @@ __all__ = [
 ]
 
 log = logging.getLogger("eliza_nb")
+# metrics.failure() masks what it records, so error_info need not mask it first.
+_AS_IS = Masker()
 ModelHandler = Callable[..., Any]
 
 
@@ -248,19 +250,8 @@ async def embed_memory(runtime: AgentRuntime, memory: Memory) -> Memory:
     try:
         vector = await embed_text(runtime, memory.content.text)
     except Exception as exc:
-        info = error_info(exc, runtime.settings.masker, code="EMBEDDING_ERROR")
-        runtime.metrics.errors.append(
-            (
-                time.time(),
-                None,
-                "",
-                ModelType.TEXT_EMBEDDING.value,
-                info.code,
-                info.error_type,
-                info.message,
-                info.traceback,
-            )
-        )
+        info = error_info(exc, _AS_IS, code=Code.EMBEDDING_ERROR)
+        info = runtime.metrics.failure(None, "", ModelType.TEXT_EMBEDDING.value, info)
         log.warning("embedding failed, memory stored without one: %s", info.message)
         return memory
     return memory.model_copy(update={"embedding": vector})
