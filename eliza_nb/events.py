@@ -30,7 +30,7 @@ from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from eliza_nb._calls import accepted_arity
 from eliza_nb._execution import error_info
@@ -42,8 +42,7 @@ from eliza_nb.settings import Masker
 if TYPE_CHECKING:
     import pandas as pd
 
-    from eliza_nb.plugin import Plugin
-    from eliza_nb.runtime import AgentRuntime
+    from eliza_nb.protocols import PluginRuntime
 
 __all__ = [
     "ACTION_EVENTS",
@@ -131,6 +130,15 @@ def normalize_events(plugin: str, events: object) -> dict[str, list[EventHandler
     return out
 
 
+class _Listening(Protocol):
+    """What ``add_plugin`` reads of a ``Plugin``."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def events(self) -> Mapping[str, Sequence[EventHandler]]: ...
+
+
 @dataclass(frozen=True, slots=True)
 class _Listener:
     handler: EventHandler
@@ -162,7 +170,7 @@ class EventEmitter:
         keep: How many events ``history`` keeps.
     """
 
-    def __init__(self, runtime: AgentRuntime, keep: int = 200) -> None:
+    def __init__(self, runtime: PluginRuntime, keep: int = 200) -> None:
         self._runtime = runtime
         self._listeners: HandlerTable[_Listener] = HandlerTable(_owner)
         self._seq = itertools.count(1)
@@ -189,7 +197,7 @@ class EventEmitter:
         self._refresh()
         return dropped > 0
 
-    def add_plugin(self, plugin: Plugin) -> None:
+    def add_plugin(self, plugin: _Listening) -> None:
         """Listen with every handler of ``plugin.events``, owned by the plugin."""
         for key, handlers in plugin.events.items():
             for handler in handlers:

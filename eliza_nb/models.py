@@ -24,20 +24,19 @@ import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from eliza_nb._calls import accepted_arity
 from eliza_nb._execution import error_info
 from eliza_nb._handler_table import HandlerTable
 from eliza_nb._tables import table
 from eliza_nb.errors import Code, ValidationError
+from eliza_nb.protocols import PluginRuntime
 from eliza_nb.settings import Masker
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from eliza_nb.plugin import Plugin
-    from eliza_nb.runtime import AgentRuntime
     from eliza_nb.types import Memory
 
 __all__ = [
@@ -46,6 +45,7 @@ __all__ = [
     "ModelEntry",
     "ModelHandler",
     "ModelRegistry",
+    "ModelRuntime",
     "ModelType",
     "call_model",
     "embed_memory",
@@ -122,6 +122,17 @@ def normalize_models(plugin: str, models: object) -> dict[str, ModelHandler]:
     return out
 
 
+class _Serving(Protocol):
+    """What ``add_plugin`` reads of a ``Plugin``."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def priority(self) -> int: ...
+    @property
+    def models(self) -> Mapping[str, ModelHandler]: ...
+
+
 @dataclass(frozen=True, slots=True)
 class ModelEntry:
     """One model handler offered by one plugin."""
@@ -147,7 +158,7 @@ class ModelRegistry:
         entry = ModelEntry(key, handler, plugin, priority, next(self._order))
         self._entries.add(key, entry, replace=True)
 
-    def add_plugin(self, plugin: Plugin) -> None:
+    def add_plugin(self, plugin: _Serving) -> None:
         """Offer every model of ``plugin`` at the plugin's priority."""
         for key, handler in plugin.models.items():
             self.add(key, handler, plugin.name, plugin.priority)
@@ -194,6 +205,15 @@ class ModelRegistry:
         return f"ModelRegistry({served or 'empty'})"
 
 
+class ModelRuntime(PluginRuntime, Protocol):
+    """A runtime as embedding sees it: what plugins see, and the models it serves."""
+
+    @property
+    def models(self) -> ModelRegistry:
+        """Which plugin serves which model type."""
+        ...
+
+
 def _plugin(entry: ModelEntry) -> str:
     return entry.plugin
 
@@ -206,7 +226,7 @@ def _handler_name(handler: ModelHandler) -> str:
     return str(getattr(handler, "__qualname__", None) or repr(handler))
 
 
-async def call_model(runtime: AgentRuntime, entry: ModelEntry, params: dict[str, Any]) -> Any:
+async def call_model(runtime: PluginRuntime, entry: ModelEntry, params: dict[str, Any]) -> Any:
     """Call one model handler with ``(runtime, params)``, awaiting it if needed."""
     value = entry.handler(runtime, params)
     if inspect.isawaitable(value):
@@ -214,7 +234,7 @@ async def call_model(runtime: AgentRuntime, entry: ModelEntry, params: dict[str,
     return value
 
 
-async def embed_text(runtime: AgentRuntime, text: str) -> list[float] | None:
+async def embed_text(runtime: ModelRuntime, text: str) -> list[float] | None:
     """The embedding of ``text`` from the runtime's ``TEXT_EMBEDDING`` model; None without one.
 
     Raises:
@@ -236,7 +256,7 @@ async def embed_text(runtime: AgentRuntime, text: str) -> list[float] | None:
     return [float(x) for x in vector]
 
 
-async def embed_memory(runtime: AgentRuntime, memory: Memory) -> Memory:
+async def embed_memory(runtime: ModelRuntime, memory: Memory) -> Memory:
     """``memory`` with its embedding filled in, when an embedding model is registered.
 
     A memory that has an embedding, has no text, or meets no model comes back unchanged. A

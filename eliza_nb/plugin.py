@@ -17,7 +17,7 @@ import re
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, overload
+from typing import Any, ClassVar, TypeVar, overload
 
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic import ValidationError as PydanticValidationError
@@ -29,9 +29,6 @@ from eliza_nb.models import normalize_models
 from eliza_nb.settings import MASK, is_secret_key
 from eliza_nb.suites import TestSuite, normalize_suites
 from eliza_nb.types import ActionExample
-
-if TYPE_CHECKING:
-    from eliza_nb.runtime import AgentRuntime
 
 __all__ = [
     "Action",
@@ -204,8 +201,13 @@ class Service(ABC):
     service_type: ClassVar[str] = ""
 
     @abstractmethod
-    async def initialize(self, runtime: AgentRuntime) -> None:
-        """Prepare the service (open connections, load data)."""
+    async def initialize(self, runtime: Any) -> None:
+        """Prepare the service (open connections, load data).
+
+        ``runtime`` is the ``AgentRuntime`` registering the plugin. It is typed ``Any``: an
+        override may annotate it as ``AgentRuntime`` (mypy refuses that narrowing of a
+        ``PluginRuntime``), and this module, below the runtime, does not import it.
+        """
 
     async def stop(self) -> None:  # noqa: B027 - optional hook with a default
         """Release what ``initialize`` acquired. Optional."""
@@ -215,8 +217,8 @@ class Client(ABC):
     """A connection to the outside (a chat platform, a queue) started with the runtime."""
 
     @abstractmethod
-    async def start(self, runtime: AgentRuntime) -> None:
-        """Start listening; called at registration."""
+    async def start(self, runtime: Any) -> None:
+        """Start listening; called at registration (``runtime``: see ``Service.initialize``)."""
 
     async def stop(self) -> None:  # noqa: B027 - optional hook with a default
         """Stop listening; called at unregistration or close."""
