@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import ipywidgets as widgets
 
 from eliza_nb import reprs
-from eliza_nb.errors import ElizaError
+from eliza_nb.errors import ActionNotFoundError, ElizaError
 from eliza_nb.kernel._args import parse_value
 from eliza_nb.kernel.loop import run_cancellable
 
@@ -168,7 +168,11 @@ class ActionRunner(widgets.VBox):  # type: ignore[misc]
             ActionNotFoundError: no registered action has that name (the closest are listed).
         """
         self.refresh()
-        self.action.value = self.runtime._find(name)[0].name
+        registry = self.runtime.registry
+        entry = registry.find(name)
+        if entry is None:
+            raise ActionNotFoundError(name, registry.suggest(name), len(registry.actions))
+        self.action.value = entry[0].name
 
     def run(self) -> ActionResult | None:
         """Run the selected action with the text and options (what the Run button does).
