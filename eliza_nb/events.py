@@ -30,18 +30,19 @@ from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from eliza_nb._calls import accepted_arity
 from eliza_nb._execution import error_info
+from eliza_nb._handler_table import HandlerTable
 from eliza_nb._tables import UTC_NS, table
-from eliza_nb.errors import ValidationError
+from eliza_nb.errors import Code, ValidationError
+from eliza_nb.settings import Masker
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from eliza_nb.plugin import Plugin
-    from eliza_nb.runtime import AgentRuntime
+    from eliza_nb.protocols import PluginRuntime
 
 __all__ = [
     "ACTION_EVENTS",
@@ -55,6 +56,8 @@ __all__ = [
 ]
 
 log = logging.getLogger("eliza_nb")
+# metrics.failure() masks what it records, so error_info need not mask it first.
+_AS_IS = Masker()
 EventHandler = Callable[..., Any]
 
 
@@ -127,11 +130,24 @@ def normalize_events(plugin: str, events: object) -> dict[str, list[EventHandler
     return out
 
 
+class _Listening(Protocol):
+    """What ``add_plugin`` reads of a ``Plugin``."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def events(self) -> Mapping[str, Sequence[EventHandler]]: ...
+
+
 @dataclass(frozen=True, slots=True)
 class _Listener:
     handler: EventHandler
     owner: str
     arity: int
+
+
+def _owner(listener: _Listener) -> str:
+    return listener.owner
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,9 +170,9 @@ class EventEmitter:
         keep: How many events ``history`` keeps.
     """
 
-    def __init__(self, runtime: AgentRuntime, keep: int = 200) -> None:
+    def __init__(self, runtime: PluginRuntime, keep: int = 200) -> None:
         self._runtime = runtime
-        self._listeners: dict[str, list[_Listener]] = {}
+        self._listeners: HandlerTable[_Listener] = HandlerTable(_owner)
         self._seq = itertools.count(1)
         self.history: deque[EventRecord] = deque(maxlen=keep)
         self._trace_actions = False
@@ -170,23 +186,18 @@ class EventEmitter:
             raise ValidationError(
                 f"an event handler must be callable, got {handler!r}", field="handler"
             )
-        key = event_key(event)
-        self._listeners.setdefault(key, []).append(
-            _Listener(handler, owner, accepted_arity(handler, 2))
-        )
+        listener = _Listener(handler, owner, accepted_arity(handler, 2))
+        self._listeners.add(event_key(event), listener)
         self._refresh()
         return handler
 
     def off(self, event: str, handler: EventHandler) -> bool:
         """Stop calling ``handler`` on ``event``; True if it was listening."""
-        key = event_key(event)
-        before = self._listeners.get(key, [])
-        kept = [entry for entry in before if entry.handler is not handler]
-        self._listeners[key] = kept
+        dropped = self._listeners.keep(event_key(event), lambda e: e.handler is not handler)
         self._refresh()
-        return len(kept) != len(before)
+        return dropped > 0
 
-    def add_plugin(self, plugin: Plugin) -> None:
+    def add_plugin(self, plugin: _Listening) -> None:
         """Listen with every handler of ``plugin.events``, owned by the plugin."""
         for key, handlers in plugin.events.items():
             for handler in handlers:
@@ -194,13 +205,12 @@ class EventEmitter:
 
     def remove_plugin(self, name: str) -> None:
         """Drop every handler a plugin added."""
-        for key, entries in self._listeners.items():
-            self._listeners[key] = [e for e in entries if e.owner != name]
+        self._listeners.remove_owner(name)
         self._refresh()
 
     def listeners(self, event: str) -> list[EventHandler]:
         """The handlers of ``event``, in the order they run."""
-        return [e.handler for e in self._listeners.get(event_key(event), [])]
+        return [e.handler for e in self._listeners.get(event_key(event))]
 
     @property
     def trace_actions(self) -> bool:
@@ -226,7 +236,7 @@ class EventEmitter:
         key = event_key(event)
         data = dict(payload or {})
         failures = 0
-        listeners = list(self._listeners.get(key, ()))
+        listeners = self._listeners.get(key)  # replaced, not changed, if a handler adds one
         for entry in listeners:
             failures += not await self._call(entry, key, data)
         self.history.append(
@@ -240,20 +250,8 @@ class EventEmitter:
             if inspect.isawaitable(value):
                 await value
         except Exception as exc:
-            rt = self._runtime
-            info = error_info(exc, rt.settings.masker, code="EVENT_HANDLER_ERROR")
-            rt.metrics.errors.append(
-                (
-                    time.time(),
-                    None,
-                    entry.owner,
-                    f"on {key}",
-                    info.code,
-                    info.error_type,
-                    info.message,
-                    info.traceback,
-                )
-            )
+            info = error_info(exc, _AS_IS, code=Code.EVENT_HANDLER_ERROR)
+            info = self._runtime.metrics.failure(None, entry.owner, f"on {key}", info)
             log.warning("%s handler of %s failed: %s", entry.owner, key, info.message)
             return False
         return True
@@ -274,7 +272,7 @@ class EventEmitter:
         return table(rows, EVENT_COLUMNS)
 
     def __repr__(self) -> str:
-        counts = {k: len(v) for k, v in sorted(self._listeners.items()) if v}
+        counts = {k: len(v) for k, v in self._listeners.items()}
         return f"EventEmitter(listeners={counts}, kept={len(self.history)})"
 
 

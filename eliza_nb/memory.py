@@ -5,15 +5,12 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from eliza_nb.errors import ValidationError
-from eliza_nb.models import ModelType, embed_memory, embed_text
+from eliza_nb.models import ModelRuntime, ModelType, embed_memory, embed_text
 from eliza_nb.store.base import MemoryStore
 from eliza_nb.types import Content, Memory
-
-if TYPE_CHECKING:
-    from eliza_nb.runtime import AgentRuntime
 
 __all__ = ["MemoryManager"]
 
@@ -31,7 +28,7 @@ class MemoryManager:
         ['hello']
     """
 
-    def __init__(self, runtime: AgentRuntime, store: MemoryStore, table: str) -> None:
+    def __init__(self, runtime: ModelRuntime, store: MemoryStore, table: str) -> None:
         self.runtime = runtime
         self.store = store
         self.table = table

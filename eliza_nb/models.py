@@ -21,22 +21,22 @@ from __future__ import annotations
 import inspect
 import itertools
 import logging
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from eliza_nb._calls import accepted_arity
 from eliza_nb._execution import error_info
+from eliza_nb._handler_table import HandlerTable
 from eliza_nb._tables import table
-from eliza_nb.errors import ValidationError
+from eliza_nb.errors import Code, ValidationError
+from eliza_nb.protocols import PluginRuntime
+from eliza_nb.settings import Masker
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from eliza_nb.plugin import Plugin
-    from eliza_nb.runtime import AgentRuntime
     from eliza_nb.types import Memory
 
 __all__ = [
@@ -45,6 +45,7 @@ __all__ = [
     "ModelEntry",
     "ModelHandler",
     "ModelRegistry",
+    "ModelRuntime",
     "ModelType",
     "call_model",
     "embed_memory",
@@ -54,6 +55,8 @@ __all__ = [
 ]
 
 log = logging.getLogger("eliza_nb")
+# metrics.failure() masks what it records, so error_info need not mask it first.
+_AS_IS = Masker()
 ModelHandler = Callable[..., Any]
 
 
@@ -119,6 +122,17 @@ def normalize_models(plugin: str, models: object) -> dict[str, ModelHandler]:
     return out
 
 
+class _Serving(Protocol):
+    """What ``add_plugin`` reads of a ``Plugin``."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def priority(self) -> int: ...
+    @property
+    def models(self) -> Mapping[str, ModelHandler]: ...
+
+
 @dataclass(frozen=True, slots=True)
 class ModelEntry:
     """One model handler offered by one plugin."""
@@ -134,30 +148,24 @@ class ModelRegistry:
     """Which plugin serves which model type; ``runtime.models``."""
 
     def __init__(self) -> None:
-        self._entries: dict[str, list[ModelEntry]] = {}
+        # Per model type, the highest priority first; the first registered wins a tie.
+        self._entries: HandlerTable[ModelEntry] = HandlerTable(_plugin, _rank)
         self._order = itertools.count()
 
     def add(self, model_type: str, handler: ModelHandler, plugin: str, priority: int = 0) -> None:
         """Offer ``handler`` for ``model_type`` on behalf of ``plugin`` (replacing its own)."""
         key = model_key(model_type)
-        entries = [e for e in self._entries.get(key, []) if e.plugin != plugin]
-        entries.append(ModelEntry(key, handler, plugin, priority, next(self._order)))
-        entries.sort(key=lambda e: (-e.priority, e.order))
-        self._entries[key] = entries
+        entry = ModelEntry(key, handler, plugin, priority, next(self._order))
+        self._entries.add(key, entry, replace=True)
 
-    def add_plugin(self, plugin: Plugin) -> None:
+    def add_plugin(self, plugin: _Serving) -> None:
         """Offer every model of ``plugin`` at the plugin's priority."""
         for key, handler in plugin.models.items():
             self.add(key, handler, plugin.name, plugin.priority)
 
     def remove_plugin(self, name: str) -> None:
         """Withdraw every model a plugin offered."""
-        for key in list(self._entries):
-            kept = [e for e in self._entries[key] if e.plugin != name]
-            if kept:
-                self._entries[key] = kept
-            else:
-                del self._entries[key]
+        self._entries.remove_owner(name)
 
     def resolve(self, model_type: str) -> ModelEntry | None:
         """The entry that serves ``model_type`` (highest priority), or None."""
@@ -171,13 +179,14 @@ class ModelRegistry:
     def text_model(self) -> ModelEntry | None:
         """The model the agent loop asks: TEXT_LARGE if served, else TEXT_SMALL, else None."""
         for key in TEXT_MODELS:
-            if key in self._entries:
-                return self._entries[key][0]
+            entries = self._entries.get(key)
+            if entries:
+                return entries[0]
         return None
 
     def types(self) -> list[str]:
         """Every served model type, sorted."""
-        return sorted(self._entries)
+        return [key for key, _ in self._entries.items()]
 
     def frame(self) -> pd.DataFrame:
         """One row per offered handler: ``model_type, plugin, priority, handler, serving``.
@@ -186,21 +195,38 @@ class ModelRegistry:
         """
         rows = [
             (e.model_type, e.plugin, e.priority, _handler_name(e.handler), i == 0)
-            for key in sorted(self._entries)
-            for i, e in enumerate(self._entries[key])
+            for _, entries in self._entries.items()
+            for i, e in enumerate(entries)
         ]
         return table(rows, MODEL_COLUMNS)
 
     def __repr__(self) -> str:
-        served = ", ".join(f"{k}={v[0].plugin}" for k, v in sorted(self._entries.items()))
+        served = ", ".join(f"{k}={v[0].plugin}" for k, v in self._entries.items())
         return f"ModelRegistry({served or 'empty'})"
+
+
+class ModelRuntime(PluginRuntime, Protocol):
+    """A runtime as embedding sees it: what plugins see, and the models it serves."""
+
+    @property
+    def models(self) -> ModelRegistry:
+        """Which plugin serves which model type."""
+        ...
+
+
+def _plugin(entry: ModelEntry) -> str:
+    return entry.plugin
+
+
+def _rank(entry: ModelEntry) -> tuple[int, int]:
+    return -entry.priority, entry.order
 
 
 def _handler_name(handler: ModelHandler) -> str:
     return str(getattr(handler, "__qualname__", None) or repr(handler))
 
 
-async def call_model(runtime: AgentRuntime, entry: ModelEntry, params: dict[str, Any]) -> Any:
+async def call_model(runtime: PluginRuntime, entry: ModelEntry, params: dict[str, Any]) -> Any:
     """Call one model handler with ``(runtime, params)``, awaiting it if needed."""
     value = entry.handler(runtime, params)
     if inspect.isawaitable(value):
@@ -208,7 +234,7 @@ async def call_model(runtime: AgentRuntime, entry: ModelEntry, params: dict[str,
     return value
 
 
-async def embed_text(runtime: AgentRuntime, text: str) -> list[float] | None:
+async def embed_text(runtime: ModelRuntime, text: str) -> list[float] | None:
     """The embedding of ``text`` from the runtime's ``TEXT_EMBEDDING`` model; None without one.
 
     Raises:
@@ -230,7 +256,7 @@ async def embed_text(runtime: AgentRuntime, text: str) -> list[float] | None:
     return [float(x) for x in vector]
 
 
-async def embed_memory(runtime: AgentRuntime, memory: Memory) -> Memory:
+async def embed_memory(runtime: ModelRuntime, memory: Memory) -> Memory:
     """``memory`` with its embedding filled in, when an embedding model is registered.
 
     A memory that has an embedding, has no text, or meets no model comes back unchanged. A
@@ -244,19 +270,8 @@ async def embed_memory(runtime: AgentRuntime, memory: Memory) -> Memory:
     try:
         vector = await embed_text(runtime, memory.content.text)
     except Exception as exc:
-        info = error_info(exc, runtime.settings.masker, code="EMBEDDING_ERROR")
-        runtime.metrics.errors.append(
-            (
-                time.time(),
-                None,
-                "",
-                ModelType.TEXT_EMBEDDING.value,
-                info.code,
-                info.error_type,
-                info.message,
-                info.traceback,
-            )
-        )
+        info = error_info(exc, _AS_IS, code=Code.EMBEDDING_ERROR)
+        info = runtime.metrics.failure(None, "", ModelType.TEXT_EMBEDDING.value, info)
         log.warning("embedding failed, memory stored without one: %s", info.message)
         return memory
     return memory.model_copy(update={"embedding": vector})

@@ -17,7 +17,7 @@ import re
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, overload
+from typing import Any, ClassVar, TypeVar, overload
 
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic import ValidationError as PydanticValidationError
@@ -29,9 +29,6 @@ from eliza_nb.models import normalize_models
 from eliza_nb.settings import MASK, is_secret_key
 from eliza_nb.suites import TestSuite, normalize_suites
 from eliza_nb.types import ActionExample
-
-if TYPE_CHECKING:
-    from eliza_nb.runtime import AgentRuntime
 
 __all__ = [
     "Action",
@@ -48,6 +45,7 @@ __all__ = [
 
 Handler = Callable[..., Any]
 F = TypeVar("F", bound=Callable[..., Any])
+_Part = TypeVar("_Part", "Action", "Evaluator")
 _SEMVER = re.compile(r"^\d+\.\d+\.\d+(?:[-+][0-9A-Za-z.+-]+)?$")
 
 
@@ -203,8 +201,13 @@ class Service(ABC):
     service_type: ClassVar[str] = ""
 
     @abstractmethod
-    async def initialize(self, runtime: AgentRuntime) -> None:
-        """Prepare the service (open connections, load data)."""
+    async def initialize(self, runtime: Any) -> None:
+        """Prepare the service (open connections, load data).
+
+        ``runtime`` is the ``AgentRuntime`` registering the plugin. It is typed ``Any``: an
+        override may annotate it as ``AgentRuntime`` (mypy refuses that narrowing of a
+        ``PluginRuntime``), and this module, below the runtime, does not import it.
+        """
 
     async def stop(self) -> None:  # noqa: B027 - optional hook with a default
         """Release what ``initialize`` acquired. Optional."""
@@ -214,8 +217,8 @@ class Client(ABC):
     """A connection to the outside (a chat platform, a queue) started with the runtime."""
 
     @abstractmethod
-    async def start(self, runtime: AgentRuntime) -> None:
-        """Start listening; called at registration."""
+    async def start(self, runtime: Any) -> None:
+        """Start listening; called at registration (``runtime``: see ``Service.initialize``)."""
 
     async def stop(self) -> None:  # noqa: B027 - optional hook with a default
         """Stop listening; called at unregistration or close."""
@@ -318,7 +321,7 @@ class Plugin:
         _check_1x(self)
 
     def _repr_html_(self) -> str:
-        from eliza_nb.kernel.display import plugin_html
+        from eliza_nb.reprs import plugin_html
 
         return plugin_html(self)
 
@@ -358,21 +361,8 @@ def action(
         >>> echo.name
         'ECHO'
     """
-
-    def wrap(fn: Handler) -> Action:
-        return Action(
-            name=name or fn.__name__.upper(),  # type: ignore[arg-type]
-            handler=fn,
-            description=description if description is not None else (fn.__doc__ or "").strip(),
-            similes=list(similes),
-            examples=list(examples),
-            timeout=timeout,
-        )
-
-    if callable(name):  # used bare, as @action
-        fn, name = name, None
-        return wrap(fn)
-    return wrap
+    fields = {"similes": list(similes), "examples": list(examples), "timeout": timeout}
+    return _handler_part(Action, name, description, fields)
 
 
 @overload
@@ -427,18 +417,24 @@ def evaluator(
     always_run: bool = False,
 ) -> Evaluator | Callable[[Handler], Evaluator]:
     """Decorator: turn a handler into an :class:`Evaluator` (``@evaluator`` bare works too)."""
+    fields = {"similes": list(similes), "examples": list(examples), "always_run": always_run}
+    return _handler_part(Evaluator, name, description, fields)
 
-    def wrap(fn: Handler) -> Evaluator:
-        return Evaluator(
-            name=name or fn.__name__.upper(),  # type: ignore[arg-type]
-            handler=fn,
-            description=description if description is not None else (fn.__doc__ or "").strip(),
-            similes=list(similes),
-            examples=list(examples),
-            always_run=always_run,
-        )
 
-    if callable(name):  # used bare, as @evaluator
-        fn, name = name, None
-        return wrap(fn)
-    return wrap
+def _handler_part(
+    make: Callable[..., _Part],
+    name: str | Handler | None,
+    description: str | None,
+    fields: dict[str, Any],
+) -> _Part | Callable[[Handler], _Part]:
+    """What ``@action`` and ``@evaluator`` give: the part when used bare, else a decorator.
+
+    The name defaults to the function's name in upper case, the description to its docstring.
+    """
+    label = None if callable(name) else name
+
+    def wrap(fn: Handler) -> _Part:
+        doc = description if description is not None else (fn.__doc__ or "").strip()
+        return make(name=label or fn.__name__.upper(), handler=fn, description=doc, **fields)
+
+    return wrap(name) if callable(name) else wrap  # callable: used bare, as @action

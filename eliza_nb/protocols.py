@@ -50,11 +50,22 @@ class PluginRuntime(Protocol):
         """Call the model that serves ``model_type``."""
         ...
 
-    async def compose_state(self, message: Any = None, **kwargs: Any) -> State:
+    async def compose_state(
+        self, message: Any = None, *, room_id: str | None = None, recent: int = 10
+    ) -> State:
         """The agent's state for a message."""
         ...
 
-    async def execute_action(self, name: str, message: Any = None, **kwargs: Any) -> ActionResult:
+    async def execute_action(
+        self,
+        name: str,
+        message: Any = None,
+        *,
+        options: Mapping[str, Any] | None = None,
+        state: State | None = None,
+        room_id: str | None = None,
+        timeout: float | None = None,
+    ) -> ActionResult:
         """Run one action by name and record the run."""
         ...
 

@@ -175,9 +175,3 @@ class Registry:
     def action_names(self) -> list[str]:
         """Every registered action name (not similes), sorted."""
         return sorted({a.name for a, _ in self.actions.values()})
-
-    def services(self) -> Iterable[tuple[Any, str]]:
-        """(service spec, plugin name) for every plugin's services."""
-        for pname, plugin in self.plugins.items():
-            for svc in plugin.services:
-                yield svc, pname

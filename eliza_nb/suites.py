@@ -26,7 +26,7 @@ import time
 import traceback
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from eliza_nb._calls import is_async_callable
 from eliza_nb._tables import table
@@ -35,8 +35,7 @@ from eliza_nb.errors import ValidationError
 if TYPE_CHECKING:
     import pandas as pd
 
-    from eliza_nb.plugin import Plugin
-    from eliza_nb.runtime import AgentRuntime
+    from eliza_nb.protocols import PluginRuntime
 
 __all__ = [
     "RESULT_COLUMNS",
@@ -148,6 +147,15 @@ def normalize_suites(plugin: str, suites: object) -> list[TestSuite]:
     return out
 
 
+class _Tested(Protocol):
+    """What ``run_suites`` reads of a ``Plugin``."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def tests(self) -> Sequence[TestSuite]: ...
+
+
 @dataclass(frozen=True, slots=True)
 class CaseOutcome:
     """How one test case went."""
@@ -168,7 +176,7 @@ def _describe(exc: BaseException) -> str:
 
 
 async def run_case(
-    runtime: AgentRuntime, case: TestCase, timeout: float | None = None
+    runtime: PluginRuntime, case: TestCase, timeout: float | None = None
 ) -> CaseOutcome:
     """Run one test case against ``runtime``; its failure is caught and described, not raised.
 
@@ -189,7 +197,7 @@ async def run_case(
 
 
 async def run_suites(
-    runtime: AgentRuntime, plugins: Iterable[Plugin], *, timeout: float | None = None
+    runtime: PluginRuntime, plugins: Iterable[_Tested], *, timeout: float | None = None
 ) -> pd.DataFrame:
     """Run every suite of ``plugins`` in order; one result row per test case."""
     rows: list[tuple[Any, ...]] = []

@@ -174,7 +174,7 @@ class State(BaseModel):
         return self.mask(super().__str__())
 
     def _repr_html_(self) -> str:
-        from eliza_nb.kernel.display import state_html
+        from eliza_nb.reprs import state_html
 
         return state_html(self)
 
@@ -294,6 +294,6 @@ class ActionResult:
         )
 
     def _repr_html_(self) -> str:
-        from eliza_nb.kernel.display import result_html
+        from eliza_nb.reprs import result_html
 
         return result_html(self)

@@ -1,6 +1,9 @@
-"""Rich display: compact HTML cards and plain-text twins, with every piece of text escaped."""
+"""Rich display (eliza_nb.reprs): compact HTML cards and plain-text twins, every text escaped."""
 
 from __future__ import annotations
+
+import subprocess
+import sys
 
 import pandas as pd
 
@@ -15,8 +18,8 @@ from eliza_nb import (
     State,
     action,
     provider,
+    reprs,
 )
-from eliza_nb.kernel import display
 
 EVIL = "<script>alert('x')</script>"
 ESCAPED = "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt;"
@@ -74,7 +77,7 @@ def test_plugin_card_and_text() -> None:
     html = plugin._repr_html_()
     assert "demo" in html and "v0.1.0" in html and ESCAPED in html and "<script>" not in html
     assert "ECHO" in html and "clock" in html and "store" in html
-    assert display.plugin_text(plugin).splitlines() == [
+    assert reprs.plugin_text(plugin).splitlines() == [
         f"Plugin 'demo' v0.1.0: {EVIL}",
         "  actions: ECHO",
         "  providers: clock",
@@ -86,7 +89,7 @@ def test_state_card_and_text() -> None:
     state = State(values={"clock": EVIL}, actions=["ECHO"])
     html = state._repr_html_()
     assert ESCAPED in html and "ECHO" in html and "<script>" not in html
-    assert display.state_text(state).splitlines() == [
+    assert reprs.state_text(state).splitlines() == [
         "State",
         f"  clock: {EVIL}",
         "  actions: ECHO",
@@ -103,33 +106,50 @@ def test_runtime_card(eliza_runtime: AgentRuntime) -> None:
 
 
 def test_action_info_escapes_description_and_similes() -> None:
-    html = display.action_info_html(echo)
+    html = reprs.action_info_html(echo)
     assert ESCAPED in html and "&lt;SAY&gt;" in html
-    assert "No actions registered" in display.action_info_html(None)
+    assert "No actions registered" in reprs.action_info_html(None)
 
 
 def test_history_lists_newest_first_and_escapes() -> None:
-    html = display.history_html([ok_result(), failed_result()])
+    html = reprs.history_html([ok_result(), failed_result()])
     assert html.index("<td>8</td>") < html.index("<td>7</td>")
     assert "<script>" not in html and "HANDLER_ERROR" in html
-    assert display.history_html([]) == ""
+    assert reprs.history_html([]) == ""
 
 
 def test_frame_html_escapes_and_says_when_empty() -> None:
-    html = display.frame_html(pd.DataFrame({"message": [EVIL]}), "nothing")
+    html = reprs.frame_html(pd.DataFrame({"message": [EVIL]}), "nothing")
     assert "&lt;script&gt;" in html and "<script>" not in html
-    assert (
-        display.frame_html(pd.DataFrame({"message": []}), "No <runs>") == "<i>No &lt;runs&gt;</i>"
-    )
+    assert reprs.frame_html(pd.DataFrame({"message": []}), "No <runs>") == "<i>No &lt;runs&gt;</i>"
 
 
 def test_durations_plot_is_a_png(eliza_runtime: AgentRuntime) -> None:
     eliza_runtime.run_sync(eliza_runtime.register_plugin(Plugin(name="demo", actions=[echo])))
     for _ in range(3):
         eliza_runtime.run("ECHO")
-    assert display.durations_png(eliza_runtime.metrics_frame()).startswith(b"\x89PNG")
+    assert reprs.durations_png(eliza_runtime.metrics_frame()).startswith(b"\x89PNG")
 
 
 def test_library_errors_render_as_one_line_with_their_code() -> None:
     (line,) = ElizaError("Quota exceeded", code="QUOTA")._render_traceback_()
     assert "ElizaError" in line and "[QUOTA] Quota exceeded" in line
+
+
+def test_the_renderers_import_neither_ipython_nor_ipywidgets() -> None:
+    # A fresh interpreter: this one has imported IPython already (the fixtures need it).
+    code = (
+        "import sys, eliza_nb.reprs, eliza_nb.types, eliza_nb.plugin; "
+        "print(sorted(m for m in ('IPython', 'ipywidgets') if m in sys.modules))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
+    assert out.strip() == "[]"
+
+
+def test_the_kernel_display_names_are_the_reprs_functions() -> None:
+    from eliza_nb.kernel import display
+
+    assert all(getattr(display, name) is getattr(reprs, name) for name in display.__all__)
+    assert set(display.__all__) <= set(reprs.__all__)

@@ -15,8 +15,9 @@ from IPython.core.completer import SimpleCompletion, SimpleMatcherResult, contex
 from IPython.core.magic import Magics, line_cell_magic, line_magic, magics_class, no_var_expand
 from traitlets import Bool, Float
 
+from eliza_nb import reprs
 from eliza_nb.errors import ElizaError
-from eliza_nb.kernel import commands, display
+from eliza_nb.kernel import commands
 from eliza_nb.kernel.loop import patch_kernel_loop
 from eliza_nb.plugin import Plugin
 from eliza_nb.runtime import AgentRuntime
@@ -136,8 +137,8 @@ def _complete(context: Any) -> SimpleMatcherResult:
 
 # Plugin is a dataclass and State a pydantic model: their default reprs list every field.
 _PLAIN_TEXT: dict[type, Callable[[Any], str]] = {
-    Plugin: display.plugin_text,
-    State: display.state_text,
+    Plugin: reprs.plugin_text,
+    State: reprs.state_text,
 }
 
 

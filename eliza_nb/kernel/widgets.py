@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 import ipywidgets as widgets
 
+from eliza_nb import reprs
 from eliza_nb.errors import ElizaError
-from eliza_nb.kernel import display
 from eliza_nb.kernel._args import parse_value
 from eliza_nb.kernel.loop import run_cancellable
 
@@ -189,8 +189,8 @@ class ActionRunner(widgets.VBox):  # type: ignore[misc]
 
     def _show_result(self, result: ActionResult) -> None:
         self.results = [*self.results, result][-self.history_size :]
-        self.result.value = display.result_html(result)
-        self.history.value = display.history_html(self.results)
+        self.result.value = reprs.result_html(result)
+        self.history.value = reprs.history_html(self.results)
         if result.error is not None:
             err = result.error
             evalue = f"[{err.code}] {err.message}"
@@ -206,7 +206,7 @@ class ActionRunner(widgets.VBox):  # type: ignore[misc]
 
     def _show_info(self) -> None:
         entry = self.runtime.registry.find(self.action.value) if self.action.value else None
-        self.info.value = display.action_info_html(entry[0] if entry else None)
+        self.info.value = reprs.action_info_html(entry[0] if entry else None)
 
 
 class Dashboard(widgets.VBox):  # type: ignore[misc]
@@ -261,9 +261,9 @@ class Dashboard(widgets.VBox):  # type: ignore[misc]
         errors = self.runtime.errors_frame(session_id=session).drop(columns=["traceback"])
         errors = errors.tail(self.max_errors)
         summary = self.runtime.metrics_summary(session_id=session)
-        self.summary.value = display.frame_html(summary, "No runs yet.")
-        self.errors.value = "<div><b>Latest errors</b></div>" + display.frame_html(errors, "None.")
-        self.plot.value = display.durations_png(runs) if len(runs) else b""
+        self.summary.value = reprs.frame_html(summary, "No runs yet.")
+        self.errors.value = "<div><b>Latest errors</b></div>" + reprs.frame_html(errors, "None.")
+        self.plot.value = reprs.durations_png(runs) if len(runs) else b""
         self.plot.layout.display = None if len(runs) else "none"
         self.status.value = f"<small>{len(runs)} runs · updated {datetime.now():%H:%M:%S}</small>"
 

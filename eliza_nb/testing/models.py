@@ -30,17 +30,24 @@ import re
 from collections import deque
 from collections.abc import Callable, Iterable
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from eliza_nb.models import ModelType
 from eliza_nb.plugin import Plugin
 
 if TYPE_CHECKING:
-    from eliza_nb.runtime import AgentRuntime
+    from eliza_nb.registry import Registry
 
 __all__ = ["DeterministicModel", "hash_embedding"]
 
 _WORD = re.compile(r"\w+")
+
+
+class _Routing(Protocol):
+    """What the model reads of the runtime it is called with: the registry, to pick an action."""
+
+    @property
+    def registry(self) -> Registry: ...
 
 
 def hash_embedding(text: str | None, dim: int = 64) -> list[float]:
@@ -114,27 +121,27 @@ class DeterministicModel:
         """Append answers to the script."""
         self.script.extend(replies)
 
-    async def _text_small(self, runtime: AgentRuntime, params: dict[str, Any]) -> Any:
+    async def _text_small(self, runtime: _Routing, params: dict[str, Any]) -> Any:
         return await self._text(ModelType.TEXT_SMALL, runtime, params)
 
-    async def _text_large(self, runtime: AgentRuntime, params: dict[str, Any]) -> Any:
+    async def _text_large(self, runtime: _Routing, params: dict[str, Any]) -> Any:
         return await self._text(ModelType.TEXT_LARGE, runtime, params)
 
-    async def _object_small(self, runtime: AgentRuntime, params: dict[str, Any]) -> Any:
+    async def _object_small(self, runtime: _Routing, params: dict[str, Any]) -> Any:
         return _as_object(await self._answer(ModelType.OBJECT_SMALL, runtime, params))
 
-    async def _object_large(self, runtime: AgentRuntime, params: dict[str, Any]) -> Any:
+    async def _object_large(self, runtime: _Routing, params: dict[str, Any]) -> Any:
         return _as_object(await self._answer(ModelType.OBJECT_LARGE, runtime, params))
 
-    def _embedding(self, runtime: AgentRuntime, params: dict[str, Any]) -> list[float]:
+    def _embedding(self, runtime: _Routing, params: dict[str, Any]) -> list[float]:
         self.calls.append((ModelType.TEXT_EMBEDDING.value, dict(params)))
         return hash_embedding(params.get("text"), self.dim)
 
-    async def _text(self, kind: ModelType, runtime: AgentRuntime, params: dict[str, Any]) -> Any:
+    async def _text(self, kind: ModelType, runtime: _Routing, params: dict[str, Any]) -> Any:
         answer = await self._answer(kind, runtime, params)
         return json.dumps(answer) if isinstance(answer, dict) else answer
 
-    async def _answer(self, kind: ModelType, runtime: AgentRuntime, params: dict[str, Any]) -> Any:
+    async def _answer(self, kind: ModelType, runtime: _Routing, params: dict[str, Any]) -> Any:
         self.calls.append((kind.value, dict(params)))
         if self.script:
             item = self.script.popleft()
@@ -150,7 +157,7 @@ class DeterministicModel:
                 item = await item
         return item
 
-    def _default(self, runtime: AgentRuntime, params: dict[str, Any]) -> Any:
+    def _default(self, runtime: _Routing, params: dict[str, Any]) -> Any:
         message = str(params.get("message", params.get("prompt", "")))
         text = self.default_text.replace("{message}", message)
         if "actions" not in params:
