@@ -56,11 +56,11 @@ from eliza_nb.batch import (
 from eliza_nb.character import Character
 from eliza_nb.errors import ElizaError, PluginError, ValidationError
 from eliza_nb.plugin import Plugin
+from eliza_nb.records import ErrorRow, RunRow
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from eliza_nb.records import ErrorRow, RunRow
     from eliza_nb.runtime import AgentRuntime
 
 __all__ = ["RuntimeSpec", "run_dask"]

@@ -37,7 +37,6 @@ from eliza_nb._execution import error_info
 from eliza_nb._handler_table import HandlerTable
 from eliza_nb._tables import UTC_NS, table
 from eliza_nb.errors import Code, ValidationError
-from eliza_nb.settings import Masker
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -56,8 +55,6 @@ __all__ = [
 ]
 
 log = logging.getLogger("eliza_nb")
-# metrics.failure() masks what it records, so error_info need not mask it first.
-_AS_IS = Masker()
 EventHandler = Callable[..., Any]
 
 
@@ -250,7 +247,7 @@ class EventEmitter:
             if inspect.isawaitable(value):
                 await value
         except Exception as exc:
-            info = error_info(exc, _AS_IS, code=Code.EVENT_HANDLER_ERROR)
+            info = error_info(exc, code=Code.EVENT_HANDLER_ERROR)
             info = self._runtime.metrics.failure(None, entry.owner, f"on {key}", info)
             log.warning("%s handler of %s failed: %s", entry.owner, key, info.message)
             return False

@@ -32,7 +32,6 @@ from eliza_nb._handler_table import HandlerTable
 from eliza_nb._tables import table
 from eliza_nb.errors import Code, ValidationError
 from eliza_nb.protocols import PluginRuntime
-from eliza_nb.settings import Masker
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -55,8 +54,6 @@ __all__ = [
 ]
 
 log = logging.getLogger("eliza_nb")
-# metrics.failure() masks what it records, so error_info need not mask it first.
-_AS_IS = Masker()
 ModelHandler = Callable[..., Any]
 
 
@@ -270,7 +267,7 @@ async def embed_memory(runtime: ModelRuntime, memory: Memory) -> Memory:
     try:
         vector = await embed_text(runtime, memory.content.text)
     except Exception as exc:
-        info = error_info(exc, _AS_IS, code=Code.EMBEDDING_ERROR)
+        info = error_info(exc, code=Code.EMBEDDING_ERROR)
         info = runtime.metrics.failure(None, "", ModelType.TEXT_EMBEDDING.value, info)
         log.warning("embedding failed, memory stored without one: %s", info.message)
         return memory

@@ -449,7 +449,7 @@ class AgentRuntime:
         )
 
     def _repr_html_(self) -> str:
-        from eliza_nb.kernel.display import runtime_html
+        from eliza_nb.reprs import runtime_html
 
         return runtime_html(self)
 

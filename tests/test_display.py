@@ -146,10 +146,3 @@ def test_the_renderers_import_neither_ipython_nor_ipywidgets() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout
     assert out.strip() == "[]"
-
-
-def test_the_kernel_display_names_are_the_reprs_functions() -> None:
-    from eliza_nb.kernel import display
-
-    assert all(getattr(display, name) is getattr(reprs, name) for name in display.__all__)
-    assert set(display.__all__) <= set(reprs.__all__)

@@ -605,7 +605,7 @@ def _assert_escaped(html: str) -> None:
 @settings(max_examples=60, deadline=None)
 @given(text=hostile(), name=hostile(), data=hostile(), error=hostile())
 def test_html_reprs_escape_any_text(text: str, name: str, data: str, error: str) -> None:
-    from eliza_nb.kernel import display
+    from eliza_nb import reprs as display
 
     @action(name=f"A{name}", description=text, similes=[f"S{data}"])
     def shout(runtime: Any, message: Any, state: Any, options: Any, callback: Any) -> Any:
