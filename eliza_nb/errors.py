@@ -9,7 +9,9 @@ Every error the library raises derives from :class:`ElizaError` and carries a st
     ├── PluginError           PLUGIN_ERROR         a plugin is malformed, clashes or failed to load
     ├── ActionNotFoundError   ACTION_NOT_FOUND     no action of that name or simile (names the
     │                                              closest ones)
-    ├── HandlerError          HANDLER_ERROR        a handler raised a foreign exception
+    ├── HandlerError          HANDLER_ERROR        a handler raised a foreign exception or
+    │                                              reported a failure (raised by
+    │                                              ``ActionResult.raise_for_error``)
     ├── ActionTimeoutError    TIMEOUT              a handler ran past its timeout
     ├── ActionCancelledError  CANCELLED            a run was cancelled (interrupt, task cancel)
     ├── ApiError              API_ERROR            a remote API failed (for plugin authors)
@@ -176,7 +178,10 @@ class ActionNotFoundError(ElizaError):
 
 
 class HandlerError(ElizaError):
-    """A handler raised an exception that is not an ElizaError."""
+    """A handler raised an exception that is not an ElizaError, or reported a failure.
+
+    A run never raises it (a failed run is a result); ``result.raise_for_error()`` does.
+    """
 
     default_code: ClassVar[str] = Code.HANDLER_ERROR
 
@@ -220,3 +225,30 @@ class ModelNotFoundError(ElizaError):
     """No registered plugin serves the requested model type."""
 
     default_code: ClassVar[str] = Code.MODEL_NOT_FOUND
+
+
+def error_for(code: str, message: str, details: dict[str, Any] | None = None) -> ElizaError:
+    """The error of the class whose code is ``code`` (an ``ElizaError`` for any other code).
+
+    Example:
+        >>> error_for("TIMEOUT", "too slow")
+        ActionTimeoutError(code='TIMEOUT', message='too slow')
+    """
+    for cls in _BY_CODE:
+        if cls.default_code == code:
+            return cls(message, details=details)
+    return ElizaError(message, code=code, details=details)
+
+
+# The classes whose constructor takes (message, details=...): what a recorded failure becomes.
+_BY_CODE: tuple[type[ElizaError], ...] = (
+    HandlerError,
+    ActionTimeoutError,
+    ActionCancelledError,
+    ConfigurationError,
+    ValidationError,
+    PluginError,
+    ApiError,
+    StoreError,
+    ModelNotFoundError,
+)

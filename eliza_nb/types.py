@@ -15,6 +15,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
 
+from eliza_nb.errors import error_for
+
 __all__ = ["ActionExample", "ActionResult", "Content", "ErrorInfo", "Memory", "State", "new_id"]
 
 # uuid4() reads os.urandom on every call; a random base plus a counter is unique for the
@@ -262,6 +264,34 @@ class ActionResult:
     def error_code(self) -> str | None:
         """The error code, or None on success."""
         return self.error.code if self.error is not None else None
+
+    def raise_for_error(self) -> ActionResult:
+        """Return this result if the run succeeded; else raise its failure as an ``ElizaError``.
+
+        The class follows the code (``HANDLER_ERROR``: ``HandlerError``, ``TIMEOUT``:
+        ``ActionTimeoutError``, ...; another code: ``ElizaError`` with that code); the message
+        is the recorded, masked one, ``details`` hold the run id and the error type.
+
+        Example:
+            >>> from eliza_nb import AgentRuntime, HandlerError, Plugin, action
+            >>> @action()
+            ... def boom(runtime, message, state, options, callback):
+            ...     raise RuntimeError("no")
+            >>> rt = AgentRuntime(use_env=False)
+            >>> rt.run_sync(rt.register_plugin(Plugin(name="demo", actions=[boom])))
+            >>> rt.run("BOOM").raise_for_error()
+            Traceback (most recent call last):
+            eliza_nb.errors.HandlerError: [HANDLER_ERROR] no
+            >>> rt.close()
+        """
+        if self.error is None:
+            return self
+        details = {
+            "run_id": self.run_id,
+            "action": self.action,
+            "error_type": self.error.error_type,
+        }
+        raise error_for(self.error.code, self.error.message, details)
 
     def model_dump(self) -> dict[str, Any]:
         """Return the result as a plain dict (responses and error as dicts)."""

@@ -132,3 +132,27 @@ def test_error_classes_take_their_code_from_code() -> None:
         if isinstance(obj, type) and issubclass(obj, ElizaError):
             assert obj.default_code in codes
             assert type(obj.default_code) is str
+
+
+@pytest.mark.parametrize(
+    ("code", "cls"),
+    [
+        ("HANDLER_ERROR", HandlerError),
+        ("TIMEOUT", ActionTimeoutError),
+        ("CANCELLED", ActionCancelledError),
+        ("API_ERROR", ApiError),
+        ("QUOTA", ElizaError),
+    ],
+)
+def test_a_failed_result_raises_the_error_of_its_code(code: str, cls: type[ElizaError]) -> None:
+    from eliza_nb import ActionResult, ErrorInfo
+
+    info = ErrorInfo(code=code, message="it broke", error_type="RuntimeError")
+    result = ActionResult(7, "A", "p", False, error=info)
+    with pytest.raises(cls) as raised:
+        result.raise_for_error()
+    assert type(raised.value) is cls
+    assert raised.value.code == code and raised.value.message == "it broke"
+    assert raised.value.details["run_id"] == 7
+    ok = ActionResult(8, "A", "p", True)
+    assert ok.raise_for_error() is ok
