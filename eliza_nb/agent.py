@@ -40,8 +40,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
-from eliza_nb._execution import error_info
 from eliza_nb.errors import Code, ElizaError, ModelNotFoundError
+from eliza_nb.handler_output import error_info
 from eliza_nb.models import ModelEntry, call_model
 from eliza_nb.types import ActionResult, Content, ErrorInfo, Memory, State
 

@@ -27,7 +27,6 @@ from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
 from eliza_nb import observability
-from eliza_nb._execution import Callback, error_info, fold_return
 from eliza_nb.errors import (
     ActionNotFoundError,
     ActionTimeoutError,
@@ -35,6 +34,7 @@ from eliza_nb.errors import (
     ValidationError,
 )
 from eliza_nb.events import EventType
+from eliza_nb.handler_output import Callback, error_info, fold_return
 from eliza_nb.types import ActionResult, ErrorInfo, Memory, State
 
 if TYPE_CHECKING:

@@ -33,10 +33,10 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Protocol
 
 from eliza_nb._calls import accepted_arity
-from eliza_nb._execution import error_info
 from eliza_nb._handler_table import HandlerTable
 from eliza_nb._tables import UTC_NS, table
 from eliza_nb.errors import Code, ValidationError
+from eliza_nb.handler_output import error_info
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -16,9 +16,9 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from eliza_nb import agent
 from eliza_nb._calls import call_hook
-from eliza_nb._execution import Callback, error_info
 from eliza_nb.errors import Code, ElizaError, ValidationError
 from eliza_nb.events import EventType
+from eliza_nb.handler_output import Callback, error_info
 from eliza_nb.types import ActionResult, Content, Memory, State, quick_message
 
 if TYPE_CHECKING:

@@ -15,9 +15,9 @@ from collections.abc import Awaitable, Collection, Iterable
 from typing import TYPE_CHECKING, Any
 
 from eliza_nb._calls import call_hook
-from eliza_nb._execution import error_info
 from eliza_nb.errors import Code, ConfigurationError, PluginError, ValidationError
 from eliza_nb.events import EventType
+from eliza_nb.handler_output import error_info
 from eliza_nb.plugin import Plugin, Service
 
 if TYPE_CHECKING:

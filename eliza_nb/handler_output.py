@@ -1,4 +1,4 @@
-"""Folding what a handler did (its return value, callback calls, exception) into an ActionResult."""
+"""What a handler hands back (callback contents, return value, exception) as result parts."""
 
 from __future__ import annotations
 
