@@ -174,9 +174,9 @@ class MessageLoop:
             return await agent.respond(self, msg)
         state = await self.compose_state(msg)
         named = msg.content.action
-        results = [await self.run_named(named or "", msg, state, in_text=not named)]
+        result = await self.run_named(named or "", msg, state, in_text=not named)
         await self.evaluate(msg, state)
-        return [r for r in results if r is not None]
+        return [] if result is None else [result]
 
     async def run_named(
         self, name: str, msg: Memory, state: State, *, in_text: bool = False
