@@ -111,38 +111,32 @@ def quick_message(text: str, user_id: str, agent_id: str, room_id: str) -> Memor
     costs more than the whole rest of an action dispatch. Every value here is known good;
     ``tests/test_types.py`` checks the result equals a validated ``Memory``.
     """
+    fields = _CONTENT_FIELDS.copy()  # copying a small dict costs a third of building it
+    fields["text"] = text
+    fields["attachments"] = []
     content = _new(Content)
-    _set_dict(
-        content,
-        {
-            "text": text,
-            "action": None,
-            "source": None,
-            "url": None,
-            "in_reply_to": None,
-            "attachments": [],
-        },
-    )
+    _set_dict(content, fields)
     _set_fields(content, {"text"})
     _set_extra(content, {})
     _set_private(content, None)
+    fields = _MEMORY_FIELDS.copy()
+    fields["id"] = new_id()
+    fields["user_id"] = user_id
+    fields["agent_id"] = agent_id
+    fields["room_id"] = room_id
+    fields["content"] = content
+    fields["created_at"] = datetime.now(UTC)
     memory = _new(Memory)
-    _set_dict(
-        memory,
-        {
-            "id": new_id(),
-            "user_id": user_id,
-            "agent_id": agent_id,
-            "room_id": room_id,
-            "content": content,
-            "embedding": None,
-            "created_at": datetime.now(UTC),
-        },
-    )
+    _set_dict(memory, fields)
     _set_fields(memory, {"user_id", "agent_id", "room_id", "content"})
     _set_extra(memory, None)
     _set_private(memory, None)
     return memory
+
+
+# Every field in declaration order (what a validated model's __dict__ holds).
+_CONTENT_FIELDS: dict[str, Any] = dict.fromkeys(Content.model_fields)
+_MEMORY_FIELDS: dict[str, Any] = dict.fromkeys(Memory.model_fields)
 
 
 class State(BaseModel):
