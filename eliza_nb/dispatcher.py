@@ -42,6 +42,7 @@ if TYPE_CHECKING:
     from eliza_nb.plugin import Action
     from eliza_nb.records import MetricsRecorder
     from eliza_nb.registry import Registry
+    from eliza_nb.settings import Masker
 
 __all__ = ["Dispatcher", "ErrorHook", "RunListener", "check_timeout"]
 
@@ -66,12 +67,14 @@ class Dispatcher:
         recorder: Where run and error rows go (``runtime.metrics``).
         events: The emitter of ``ACTION_STARTED`` / ``ACTION_COMPLETED``.
         on_error: Calls the owning plugin's ``on_error`` after a handler raised.
+        masker: The runtime's secret masker (``runtime.settings.masker``).
     """
 
     __slots__ = (
         "default_timeout",
         "events",
         "listeners",
+        "masker",
         "on_error",
         "owner",
         "recorder",
@@ -86,8 +89,11 @@ class Dispatcher:
         recorder: MetricsRecorder,
         events: EventEmitter,
         on_error: ErrorHook,
+        masker: Masker,
     ) -> None:
         self.owner = owner
+        #: Masks what handlers hand back (callback contents, return values) as it enters.
+        self.masker = masker
         self.registry = registry
         self.recorder = recorder
         self.events = events
@@ -204,13 +210,15 @@ class Dispatcher:
         try:
             if action.validate is not None and not await self.validate(action, msg, state):
                 return self._finish(result, msg, _refused(action), t0)
-            value = action.handler(self.owner, msg, state, opts, Callback(result.responses))  # type: ignore[misc]
+            value = action.handler(
+                self.owner, msg, state, opts, Callback(result.responses, self.masker)
+            )  # type: ignore[misc]
             # A sync wrapper (lambda, decorator) around an async function returns a coroutine.
             if action.handler_is_async or asyncio.iscoroutine(value):
                 value = await (_limited(value, action, limit) if limit else value)
             elif limit and _perf() - t0 > limit:  # a sync handler cannot be interrupted
                 raise _late(action, limit)
-            ok, result.text, result.data, err = fold_return(value, result.responses)
+            ok, result.text, result.data, err = fold_return(value, result.responses, self.masker)
         except (asyncio.CancelledError, KeyboardInterrupt) as exc:
             return self._stopped(result, msg, exc, t0)
         except BaseException as exc:  # SystemExit too: sys.exit() must not stop the loop

@@ -1,4 +1,10 @@
-"""What a handler hands back (callback contents, return value, exception) as result parts."""
+"""What a handler hands back (callback contents, return value, exception) as result parts.
+
+This is where plugin output enters the runtime, so it is where secrets are masked: a secret
+value leaves the runtime only through ``get_setting``, and whatever a handler passes to
+``callback`` or returns is masked here, before any result, record, card or memory holds it.
+Exceptions are masked when they are recorded (``MetricsRecorder.failure``).
+"""
 
 from __future__ import annotations
 
@@ -10,7 +16,7 @@ from eliza_nb.errors import Code, ElizaError
 from eliza_nb.settings import Masker
 from eliza_nb.types import ActionResult, Content, ErrorInfo
 
-__all__ = ["Callback", "error_info", "fold_return", "to_content"]
+__all__ = ["Callback", "error_info", "fold_return", "mask_content", "to_content"]
 
 _RESULT_KEYS = frozenset({"success", "data", "error", "values"})
 
@@ -46,28 +52,50 @@ class Callback:
     (sync handler) and ``await callback(c)`` (async handler, as in elizaOS) work.
     """
 
-    __slots__ = ("responses",)
+    __slots__ = ("masker", "responses")
 
-    def __init__(self, responses: list[Content]) -> None:
+    def __init__(self, responses: list[Content], masker: Masker | None = None) -> None:
         self.responses = responses
+        self.masker = masker
 
     def __call__(self, content: Any, attachments: list[Any] | None = None) -> Awaitable[None]:
         item = to_content(content)
         if attachments:
             item = item.model_copy(update={"attachments": [*item.attachments, *attachments]})
+        if self.masker is not None:
+            item = mask_content(item, self.masker)
         self.responses.append(item)
         return _DONE
 
 
-def fold_return(value: Any, responses: list[Content]) -> tuple[bool, str | None, Any, str | None]:
-    """(success, text, data, error message) from a handler's return value.
+def mask_content(content: Content, masker: Masker) -> Content:
+    """``content`` with the secrets in its text, fields and extra keys masked (itself if none)."""
+    fields = dict(content)  # declared fields and extra keys
+    clean = masker.mask_value(fields)
+    return content if clean is fields else content.model_copy(update=clean)
+
+
+def fold_return(
+    value: Any, responses: list[Content], masker: Masker | None = None
+) -> tuple[bool, str | None, Any, str | None]:
+    """(success, text, data, error message) from a handler's return value, masked.
 
     ``None`` takes the last response's text; ``str`` is the text; ``Content`` (or a plain dict)
     gives its text and extra keys as data; a dict with ``success``/``data``/``error`` keys (or an
     ``ActionResult``) is taken as a result; ``False`` is a failure; anything else is data.
+    The error message is masked when the failure is recorded.
     """
-    if value is None or value is True:
+    if value is None or value is True:  # the text is a response's: masked by the callback
         return True, (responses[-1].text if responses else None), None, None
+    success, text, data, err = _fold(value)
+    if masker is not None:
+        text = masker.mask(text) if isinstance(text, str) else text
+        data = masker.mask_value(data)
+    return success, text, data, err
+
+
+def _fold(value: Any) -> tuple[bool, str | None, Any, str | None]:
+    """:func:`fold_return` for every value but None and True."""
     if isinstance(value, str):
         return True, value, None, None
     if isinstance(value, ActionResult):

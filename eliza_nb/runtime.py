@@ -94,7 +94,7 @@ class AgentRuntime:
             self, self.registry, self.settings, self.metrics, self.models, self.events
         )
         self.dispatcher = Dispatcher(
-            self, self.registry, self.metrics, self.events, self.host.on_error
+            self, self.registry, self.metrics, self.events, self.host.on_error, self.settings.masker
         )
         self.dispatcher.slow_ms = observability.configure(self.settings)  # SLOW_ACTION_MS
         #: Called with every finished ActionResult (the dashboard widget refreshes on it).

@@ -22,7 +22,8 @@ __all__ = ["MASK", "Masker", "Settings", "is_secret_key"]
 MASK = "***"
 _SECRET_SUFFIXES = ("KEY", "TOKEN", "SECRET", "PASSWORD")
 # Shorter values would mask ordinary words and digits all over unrelated text.
-_MIN_SECRET_LEN = 3
+_MIN_SECRET_LEN = 4
+_MAX_DEPTH = 100
 
 
 def is_secret_key(key: str, marked: Iterable[str] = ()) -> bool:
@@ -32,12 +33,19 @@ def is_secret_key(key: str, marked: Iterable[str] = ()) -> bool:
 
 
 class Masker:
-    """Replaces every known secret value with ``'***'`` in any text.
+    """Replaces every known secret value with ``'***'``, in text and inside data.
+
+    A secret is known by its ``str()`` form (an int secret too: ``493817``), when that is at
+    least four characters long; the longest is replaced first, so a secret that contains another
+    is masked whole. Masking returns the very object it was given when there was nothing to
+    mask, so it costs one check while no secret is known.
 
     Example:
-        >>> m = Masker(); m.add("sk-123456")
-        >>> m.mask("bad key sk-123456")
-        'bad key ***'
+        >>> m = Masker(); m.add("sk-123456"); m.add(4931)
+        >>> m.mask("bad key sk-123456, pin 4931")
+        'bad key ***, pin ***'
+        >>> m.mask_value({"pin": 4931, "items": ["sk-123456"]})
+        {'pin': '***', 'items': ['***']}
     """
 
     def __init__(self) -> None:
@@ -45,31 +53,83 @@ class Masker:
         self._pattern: re.Pattern[str] | None = None
 
     def add(self, value: Any) -> None:
-        """Remember a secret value (strings only; short ones are ignored)."""
-        if isinstance(value, str) and len(value) >= _MIN_SECRET_LEN and value not in self._values:
-            self._values.add(value)
-            # Longest first so a secret that contains another is masked whole.
-            ordered = sorted(self._values, key=len, reverse=True)
-            self._pattern = re.compile("|".join(re.escape(v) for v in ordered))
+        """Remember a secret value (a string or a number; shorter than 4 characters: ignored)."""
+        text = _secret_text(value)
+        if text is None or len(text) < _MIN_SECRET_LEN or text in self._values:
+            return
+        self._values.add(text)
+        ordered = sorted(self._values, key=len, reverse=True)
+        self._pattern = re.compile("|".join(re.escape(v) for v in ordered))
+
+    def __bool__(self) -> bool:
+        """True once a secret is known (there is something to mask)."""
+        return self._pattern is not None
 
     def mask(self, text: str) -> str:
         """Return ``text`` with every known secret replaced by ``'***'``."""
         if self._pattern is None or not text:
             return text
-        return self._pattern.sub(MASK, text)
+        masked, count = self._pattern.subn(MASK, text)
+        return masked if count else text
 
     def mask_value(self, value: Any) -> Any:
-        """Mask strings inside a value (str, or nested dict/list/tuple of them)."""
+        """Mask the strings and numbers inside a value (dicts, lists, tuples, sets, nested).
+
+        Anything else is returned as it is. A cycle is shown as ``'[...]'``, nesting deeper
+        than 100 levels as ``'[too deep]'``: masking never raises ``RecursionError``.
+        """
+        if self._pattern is None:
+            return value
+        return self._walk(value, 0, set())
+
+    def _walk(self, value: Any, depth: int, seen: set[int]) -> Any:
         if isinstance(value, str):
             return self.mask(value)
+        if isinstance(value, bool) or value is None:
+            return value
+        if isinstance(value, int | float):
+            return MASK if _secret_text(value) in self._values else value
+        if not isinstance(value, Mapping | list | tuple | set | frozenset):
+            return value
+        if id(value) in seen:
+            return "[...]"
+        if depth >= _MAX_DEPTH:
+            return "[too deep]"
+        seen.add(id(value))
+        try:
+            return self._container(value, depth + 1, seen)
+        finally:
+            seen.discard(id(value))
+
+    def _container(self, value: Any, depth: int, seen: set[int]) -> Any:
         if isinstance(value, Mapping):
-            return {k: self.mask_value(v) for k, v in value.items()}
-        if isinstance(value, list | tuple):
-            return type(value)(self.mask_value(v) for v in value)
-        return value
+            pairs = [
+                (self._walk(k, depth, seen), self._walk(v, depth, seen)) for k, v in value.items()
+            ]
+            same = all(
+                k2 is k and v2 is v for (k2, v2), (k, v) in zip(pairs, value.items(), strict=True)
+            )
+            return value if same else dict(pairs)
+        items = [self._walk(v, depth, seen) for v in value]
+        if all(new is old for new, old in zip(items, value, strict=True)):
+            return value
+        if isinstance(value, list):
+            return items
+        if type(value) in (tuple, set, frozenset):
+            return type(value)(items)
+        return tuple(items) if isinstance(value, tuple) else set(items)  # subclasses: plain
 
     def __contains__(self, value: object) -> bool:
-        return value in self._values
+        return _secret_text(value) in self._values
+
+
+def _secret_text(value: Any) -> str | None:
+    """The text a secret value is known by: a string itself, a number's ``str()``, else None."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)
+    return None
 
 
 class Settings:

@@ -222,12 +222,40 @@ class TestMasker:
         m.add("a.b*c")
         assert m.mask("axbbc a.b*c") == "axbbc ***"
 
-    def test_ignores_short_and_non_string_values(self) -> None:
+    def test_ignores_short_values_and_masks_numbers_by_their_text(self) -> None:
         m = Masker()
-        m.add("ab")
-        m.add(12345)
+        m.add("abc")
         m.add(None)
-        assert m.mask("ab 12345") == "ab 12345"
+        m.add(True)
+        assert not m
+        assert m.mask("abc True None") == "abc True None"
+        m.add(12345)
+        assert m.mask("abc 12345") == "abc ***"
+        assert m.mask_value({"pin": 12345, "n": 1, "flag": True}) == {
+            "pin": "***",
+            "n": 1,
+            "flag": True,
+        }
+
+    def test_mask_value_survives_cycles_and_depth(self) -> None:
+        m = Masker()
+        m.add("s3cret")
+        loop: list[object] = ["s3cret"]
+        loop.append(loop)
+        assert m.mask_value(loop) == ["***", "[...]"]
+        deep: list[object] = ["s3cret"]
+        for _ in range(5000):
+            deep = [deep]
+        shown = m.mask_value(deep)
+        for _ in range(100):
+            shown = shown[0]
+        assert shown == "[too deep]"
+
+    def test_mask_value_returns_the_same_object_when_nothing_is_masked(self) -> None:
+        m = Masker()
+        m.add("s3cret")
+        value = {"a": ["x", ("y",)], "n": 1}
+        assert m.mask_value(value) is value
 
     def test_mask_value_recurses(self) -> None:
         m = Masker()
