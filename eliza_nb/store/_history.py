@@ -3,7 +3,8 @@
 Writing: names (plugin, action, error code, room) are swapped for ``names`` ids from a cache
 in Python, and a batch is bound into a few multi-row ``INSERT`` statements (one
 ``sqlite3_step`` per 2048 rows, so a background flusher does not wait for the GIL on every
-row), all in one transaction.
+row), all in one transaction. Text UTF-8 cannot encode (a lone surrogate, as in an undecodable
+file name) is made safe on the way in (``records.safe_text``): no record can fail a batch.
 
 Reading: fetching a million rows as Python tuples costs more than a second, so nothing is
 fetched row by row. Every run column is an integer (times in microseconds, durations in
@@ -113,7 +114,7 @@ class HistoryMixin:
         with self._using() as db:
             cur = db.execute(
                 "INSERT INTO sessions (agent_id, started, pid) VALUES (?, ?, ?)",
-                (agent_id, time.time(), os.getpid()),
+                (records.safe_text(str(agent_id)), time.time(), os.getpid()),
             )
             return int(cur.lastrowid or 0)
 
@@ -139,7 +140,7 @@ class HistoryMixin:
             if runs:
                 names = self._write_runs(db, int(session_id), runs)
             if errors:
-                flat = list(itertools.chain.from_iterable(errors))
+                flat = list(map(_safe, itertools.chain.from_iterable(errors)))
                 marks = f"({', '.join('?' * len(ERROR_FIELDS))})"
                 insert_flat(db, "INSERT INTO temp.error_stage", marks, len(ERROR_FIELDS), flat)
                 db.execute(_ERRORS_FROM_STAGE, (session_id,))
@@ -215,10 +216,16 @@ def _encode_names(db: sqlite3.Connection, flat: list[Any], known: dict[Any, int]
             values = [None if v is None else str(v) for v in values]
             missing = set(values).difference(known)
         for name in missing:
-            db.execute("INSERT OR IGNORE INTO names (name) VALUES (?)", (name,))
-            known[name] = db.execute("SELECT id FROM names WHERE name = ?", (name,)).fetchone()[0]
+            stored = _safe(name)  # two names that differ only in lone surrogates share an id
+            db.execute("INSERT OR IGNORE INTO names (name) VALUES (?)", (stored,))
+            known[name] = db.execute("SELECT id FROM names WHERE name = ?", (stored,)).fetchone()[0]
         flat[field::width] = list(map(known.__getitem__, values))
     return known
+
+
+def _safe(value: Any) -> Any:
+    """A value to bind: text made encodable (a lone surrogate would fail the whole batch)."""
+    return records.safe_text(value) if isinstance(value, str) else value
 
 
 def _filters(
