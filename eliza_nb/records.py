@@ -13,6 +13,9 @@ since its last pass every ``FLUSH_INTERVAL`` seconds (the hot path never waits f
 interpreter, power loss) can lose records: those of the last interval. A write that fails is
 retried, logged once and shown as :attr:`MetricsRecorder.write_error`; only an explicit
 ``flush()`` raises, ``close()`` and ``clear()`` never do.
+
+:meth:`MetricsRecorder.history` is where frames read the records back: the file store, or
+this session's lists (``eliza_nb.store.lists.RecordLists``).
 """
 
 from __future__ import annotations
@@ -26,7 +29,8 @@ import time
 import weakref
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from eliza_nb.store.base import RecordStore
+from eliza_nb.store.base import RecordSource, RecordStore
+from eliza_nb.store.lists import RecordLists
 from eliza_nb.store.writer import FLUSH_INTERVAL, RecordWriter
 from eliza_nb.types import ErrorInfo
 
@@ -225,6 +229,19 @@ class MetricsRecorder:
             self._writer.start(self.flush, interval)
             _LIVE.add(self)
         return self.session_id
+
+    def history(self) -> RecordSource:
+        """Where frames read the records: the file store, every session of it (pending records
+        are written first), or, without one, this session's records in memory.
+
+        Raises:
+            StoreError: the pending records could not be written (see :meth:`flush`).
+        """
+        sink = self.sink
+        if sink is None:
+            return RecordLists(self.runs, self.errors, self.session_id)
+        self.flush()
+        return sink
 
     def flush(self) -> int:
         """Write the records not yet in the store now; returns how many were written.

@@ -17,6 +17,7 @@ import pytest
 
 from eliza_nb import AgentRuntime, Content, Memory, Plugin, StoreError, ValidationError, action
 from eliza_nb.store import SCHEMA_VERSION, SQLiteStore
+from eliza_nb.store.base import RecordQuery
 
 T0 = datetime(2024, 5, 1, 12, 0, 0, 123456, tzinfo=UTC)
 
@@ -406,7 +407,7 @@ def test_text_that_cannot_be_encoded_is_stored_made_safe(store: SQLiteStore) -> 
     run = (1, "p", f"A{bad}", 1.0, 2.0, False, f"E{bad}", bad)
     error = (1.0, 1, "p", f"A{bad}", "X", "OSError", f"no file {bad}", bad)
     store.write_records(session, [run], [error])  # would raise UnicodeEncodeError
-    columns = store.run_columns(action="A\ufffd")
+    columns = store.run_columns(RecordQuery(action="A\ufffd"))
     assert [columns[k].tolist() for k in ("run_id", "error_code", "room_id")] == [
         [1],
         ["E\ufffd"],
