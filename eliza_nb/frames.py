@@ -1,25 +1,28 @@
 """Records and memories as pandas DataFrames with fixed column orders and dtypes.
 
-pandas is imported on first use so that importing eliza_nb (and the hot path) never pays for it.
-Every function returns an empty frame with the same columns and dtypes when there is no data.
+This module owns the frames' schemas (column names, order, dtypes) and nothing about where
+records live or how they are filtered. pandas is imported on first use so that importing
+eliza_nb (and the hot path) never pays for it. Every function returns an empty frame with the
+same columns and dtypes when there is no data.
 
 Frames are built column-wise: each column is pulled out of the record tuples by one C-level
-pass (``map(itemgetter(i), rows)`` into ``numpy.fromiter``) and wrapped without a copy; strings
-stay ``object`` columns. A million run records become a frame in a fraction of a second.
+pass (``store.lists.column``) or comes as a numpy array from a store, and is wrapped without a
+copy; strings stay ``object`` columns. A million run records become a frame in a fraction of a
+second.
 
-The ``*_history`` functions are what ``runtime.metrics_frame()`` and friends call: with a file
-store they flush pending records and read every session from the store; otherwise they read
-this session's records from memory.
+The ``*_history`` functions are what ``runtime.metrics_frame()`` and friends call: they make a
+``RecordQuery`` of their filters and read it from ``recorder.history()``, the one code path for
+a file store (every session) and for this session's records in memory.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 from eliza_nb import records
-from eliza_nb.store.base import TimeBound, rounded_us_bounds
+from eliza_nb.store.base import RecordQuery, TimeBound
+from eliza_nb.store.lists import RecordLists, column, rounded_epoch_us
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -106,15 +109,10 @@ _NUMPY_DTYPES = {
 def _utc(seconds: Any) -> Any:
     """Epoch seconds -> datetime64[ns, UTC], rounded to the microsecond the runtime measured.
 
-    Rounds half up, as the time filters do (``store.base.rounded_us_bounds``): a bound taken
-    from a frame selects its row.
+    Rounds half up, as the time filters do (``store.base.RecordQuery``): a bound taken from a
+    frame selects its row.
     """
-    import numpy as np
-
-    micros = np.asarray(seconds, dtype="float64") * 1e6  # a new array: the rest is in place
-    micros += 0.5
-    np.floor(micros, out=micros)
-    return _utc_us(micros.astype("int64"))
+    return _utc_us(rounded_epoch_us(seconds))
 
 
 def _utc_us(micros: Any) -> Any:
@@ -145,9 +143,7 @@ def _series(values: Any, kind: str) -> pd.Series:
 
 
 def _extract(rows: Sequence[Sequence[Any]], index: int, kind: str) -> Any:
-    import numpy as np
-
-    return np.fromiter(map(itemgetter(index), rows), dtype=_NUMPY_DTYPES[kind], count=len(rows))
+    return column(rows, index, _NUMPY_DTYPES[kind])
 
 
 def _frame(columns: Mapping[str, Any], names: Sequence[str], kinds: Sequence[str]) -> pd.DataFrame:
@@ -167,7 +163,10 @@ def _from_rows(
 def _with_session(
     rows: Sequence[Sequence[Any]], names: Sequence[str], kinds: Sequence[str], session_id: int
 ) -> pd.DataFrame:
-    """Rows of the SPEC columns (plus, optionally, the session id as a last field)."""
+    """Rows of the SPEC columns (plus, optionally, the session id as a last field).
+
+    ``errors_frame`` takes both: ``ErrorRow`` tuples, and a ``RecordSource``'s error rows.
+    """
     import numpy as np
 
     width = len(names) - 1
@@ -181,12 +180,12 @@ def _with_session(
 
 def metrics_frame(runs: Sequence[Sequence[Any]], session_id: int = 0) -> pd.DataFrame:
     """One row per action execution, from ``RunRow`` tuples (all of session ``session_id``)."""
-    return _with_session(runs, METRIC_COLUMNS, _RUN_KINDS, session_id)
+    return metrics_frame_from_columns(RecordLists(runs, (), session_id).run_columns())
 
 
 def metrics_frame_from_columns(columns: Mapping[str, Any]) -> pd.DataFrame:
-    """One row per action execution, from a store's ``run_columns()`` (``started_us``: epoch
-    microseconds)."""
+    """One row per action execution, from a ``RecordSource.run_columns()`` (``started_us``:
+    epoch microseconds)."""
     named = {("started_at" if k == "started_us" else k): v for k, v in columns.items()}
     kinds = tuple("time_us" if k == "time" else k for k in _RUN_KINDS)
     return _frame(named, METRIC_COLUMNS, kinds)
@@ -251,7 +250,7 @@ def metrics_summary(runs: pd.DataFrame | Sequence[Sequence[Any]]) -> pd.DataFram
     return out
 
 
-# -- history: this session in memory, or every session from a file store ---------------------
+# -- history: one query, read from the file store or from this session's records in memory ---
 def run_history(
     recorder: MetricsRecorder,
     action: str | None = None,
@@ -260,16 +259,17 @@ def run_history(
     end: TimeBound = None,
     session_id: int | None = None,
 ) -> pd.DataFrame:
-    """``metrics_frame`` of the recorder's runs (or, with a file store, of every session)."""
-    sink = recorder.sink
-    if sink is not None:
-        recorder.flush()
-        columns = sink.run_columns(action=action, start=start, end=end, session_id=session_id)
-        return metrics_frame_from_columns(columns)
-    runs = _select(recorder.runs, recorder.session_id, 3, start, end, session_id)
-    if action is not None:
-        runs = [r for r in runs if r[2] == action]
-    return metrics_frame(runs, recorder.session_id)
+    """``metrics_frame`` of the runs of ``recorder.history()`` that the filters select.
+
+    With a file store that is every session's runs (pending ones are written first); without
+    one, this session's. The filters mean what :class:`~eliza_nb.store.base.RecordQuery` says.
+
+    Raises:
+        ValidationError: a time bound is not a datetime, an ISO 8601 string or a number.
+        StoreError: the file store could not be written or read.
+    """
+    query = RecordQuery(action, start, end, session_id)
+    return metrics_frame_from_columns(recorder.history().run_columns(query))
 
 
 def error_history(
@@ -279,13 +279,10 @@ def error_history(
     end: TimeBound = None,
     session_id: int | None = None,
 ) -> pd.DataFrame:
-    """``errors_frame`` of the recorder's errors (or, with a file store, of every session)."""
-    sink = recorder.sink
-    if sink is not None:
-        recorder.flush()
-        return errors_frame(sink.error_rows(start=start, end=end, session_id=session_id))
-    errors = _select(recorder.errors, recorder.session_id, 0, start, end, session_id)
-    return errors_frame(errors, recorder.session_id)
+    """``errors_frame`` of the errors of ``recorder.history()`` that the filters select
+    (see :func:`run_history`)."""
+    query = RecordQuery(None, start, end, session_id)
+    return errors_frame(recorder.history().error_rows(query))
 
 
 def summary_history(
@@ -299,20 +296,3 @@ def summary_history(
     """``metrics_summary`` over :func:`run_history`."""
     frame = run_history(recorder, action, start=start, end=end, session_id=session_id)
     return metrics_summary(frame)
-
-
-def _select(
-    rows: Sequence[Sequence[Any]],
-    own_session: int,
-    time_index: int,
-    start: TimeBound,
-    end: TimeBound,
-    session_id: int | None,
-) -> Sequence[Sequence[Any]]:
-    """In-memory rows of one session, filtered by session and time range."""
-    if session_id is not None and int(session_id) != own_session:
-        return []
-    if start is None and end is None:
-        return rows
-    lo, hi = rounded_us_bounds(start, end)
-    return [r for r in rows if lo <= r[time_index] * 1e6 < hi]

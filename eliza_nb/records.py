@@ -6,11 +6,16 @@ surrogates replaced, never raised on) and masks secrets in it. Rows are :class:`
 :class:`ErrorRow` tuples in lists: recording one costs a tuple and a list append, no pandas, no
 model validation, no I/O. ``eliza_nb.frames`` turns them into DataFrames on demand.
 
-When the runtime's store is a file, :meth:`MetricsRecorder.attach` starts a daemon thread that
-writes the records appended since its last pass to the store every ``FLUSH_INTERVAL`` seconds
-(it drains from an offset: the hot path never waits for it). ``close()`` and interpreter exit
-write the rest, so only a hard kill (``SIGKILL``, a crashed interpreter, power loss) can lose
-records: those of the last interval.
+When the runtime's store is a file, :meth:`MetricsRecorder.attach` gives the recorder a
+:class:`~eliza_nb.store.writer.RecordWriter`, whose daemon thread writes the records appended
+since its last pass every ``FLUSH_INTERVAL`` seconds (the hot path never waits for it).
+``close()`` and interpreter exit write the rest, so only a hard kill (``SIGKILL``, a crashed
+interpreter, power loss) can lose records: those of the last interval. A write that fails is
+retried, logged once and shown as :attr:`MetricsRecorder.write_error`; only an explicit
+``flush()`` raises, ``close()`` and ``clear()`` never do.
+
+:meth:`MetricsRecorder.history` is where frames read the records back: the file store, or
+this session's lists (``eliza_nb.store.lists.RecordLists``).
 """
 
 from __future__ import annotations
@@ -18,28 +23,22 @@ from __future__ import annotations
 import atexit
 import functools
 import itertools
-import logging
 import os
 import re
-import threading
 import time
 import weakref
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from eliza_nb.errors import StoreError
-from eliza_nb.store.base import RecordStore
+from eliza_nb.store.base import RecordSource, RecordStore
+from eliza_nb.store.lists import RecordLists
+from eliza_nb.store.writer import FLUSH_INTERVAL, RecordWriter
 from eliza_nb.types import ErrorInfo
 
 if TYPE_CHECKING:
     from eliza_nb.settings import Masker
 
-__all__ = ["FLUSH_INTERVAL", "ErrorRow", "MetricsRecorder", "RunRow", "safe_text"]
-
-log = logging.getLogger("eliza_nb.records")
-
-#: Seconds between two writes of pending run and error records to a file store.
-FLUSH_INTERVAL = 0.2
+__all__ = ["FLUSH_INTERVAL", "ErrorRow", "MetricsRecorder", "RunRow", "safe_str", "safe_text"]
 
 
 class RunRow(NamedTuple):
@@ -78,8 +77,8 @@ _error_row = functools.partial(tuple.__new__, ErrorRow)
 def safe_text(text: str) -> str:
     r"""``text`` with lone surrogates replaced by U+FFFD, so that it encodes to UTF-8.
 
-    What ``os.listdir`` returns for an undecodable file name holds such characters; stored as
-    they are, they would make every later write of the SQLite store fail.
+    What ``os.listdir`` returns for an undecodable file name holds such characters, and UTF-8
+    (so SQLite) refuses them. Every run and error row, and the store's write path, use this.
 
     Example:
         >>> safe_text(b"r\xff".decode("utf-8", "surrogateescape")) == "r\ufffd"
@@ -93,8 +92,9 @@ def safe_text(text: str) -> str:
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
-def _text(value: Any) -> str:
-    """A stored text field: a string made safe (a non-string is shown through ``str``)."""
+def safe_str(value: Any) -> str:
+    """A stored text field: a string made safe (a non-string is shown through ``str``); never
+    raises."""
     if not isinstance(value, str):
         try:
             value = str(value)
@@ -122,12 +122,9 @@ class MetricsRecorder:
 
     __slots__ = (
         "__weakref__",
-        "_flushed",
         "_ids",
-        "_lock",
         "_masker",
-        "_sink",
-        "_stop",
+        "_writer",
         "custom",
         "errors",
         "runs",
@@ -142,10 +139,7 @@ class MetricsRecorder:
         self._ids = itertools.count(1)
         self.custom: list[tuple[float, str, str, float]] = []
         self.session_id = 0
-        self._sink: RecordStore | None = None
-        self._flushed = (0, 0)  # how many runs and errors the store already holds
-        self._lock = threading.Lock()
-        self._stop: threading.Event | None = None
+        self._writer: RecordWriter | None = None  # with a file store only
 
     # -- recording: the one place run and error rows are built -------------------------------
     def new_run_id(self) -> int:
@@ -168,7 +162,7 @@ class MetricsRecorder:
         the code, which plugin code may choose, is made safe here.
         """
         if code is not None:
-            code = _text(code)
+            code = safe_str(code)
         self.runs.append(
             _run_row((run_id, plugin, action, started, duration_ms, code is None, code, room_id))
         )
@@ -190,18 +184,18 @@ class MetricsRecorder:
         """
         mask = self._masker.mask if self._masker is not None else _same
         clean = ErrorInfo.model_construct(
-            code=_text(info.code),
-            message=mask(_text(info.message)),
-            error_type=_text(info.error_type),
-            traceback=mask(_text(info.traceback)),
+            code=safe_str(info.code),
+            message=mask(safe_str(info.message)),
+            error_type=safe_str(info.error_type),
+            traceback=mask(safe_str(info.traceback)),
         )
         self.errors.append(
             _error_row(
                 (
                     time.time() if at is None else at,
                     run_id,
-                    _text(plugin),
-                    _text(action),
+                    safe_str(plugin),
+                    safe_str(action),
                     clean.code,
                     clean.error_type,
                     clean.message,
@@ -238,7 +232,15 @@ class MetricsRecorder:
     @property
     def sink(self) -> RecordStore | None:
         """The store records are flushed to (None: they live in memory only)."""
-        return self._sink
+        return None if self._writer is None else self._writer.store
+
+    @property
+    def write_error(self) -> str | None:
+        """Why the last write to the store failed (one line), or None when it succeeded.
+
+        While it is set, the records that were not written stay pending and are retried.
+        """
+        return None if self._writer is None else self._writer.error
 
     def attach(self, store: object, agent_id: str, *, interval: float = FLUSH_INTERVAL) -> int:
         """Open this runtime's session in ``store`` and return its id.
@@ -253,73 +255,48 @@ class MetricsRecorder:
         if not isinstance(store, RecordStore):
             return self.session_id
         self.close()  # attached before: finish that session first
+        written = (0, 0) if self._writer is None else self._writer.written
         self.session_id = store.open_session(agent_id)
+        self._writer = None
         if store.persistent:
-            self._sink = store
-            self._stop = threading.Event()
+            self._writer = RecordWriter(store, self.session_id, written)
+            self._writer.start(self.flush, interval)
             _LIVE.add(self)
-            name = f"eliza_nb-flush-{self.session_id}"
-            args = (weakref.ref(self), self._stop, interval)
-            threading.Thread(target=_flush_loop, args=args, name=name, daemon=True).start()
         return self.session_id
+
+    def history(self) -> RecordSource:
+        """Where frames read the records: the file store, every session of it (pending records
+        are written first), or, without one, this session's records in memory.
+
+        Raises:
+            StoreError: the pending records could not be written (see :meth:`flush`).
+        """
+        sink = self.sink
+        if sink is None:
+            return RecordLists(self.runs, self.errors, self.session_id)
+        self.flush()
+        return sink
 
     def flush(self) -> int:
         """Write the records not yet in the store now; returns how many were written.
 
         Raises:
-            StoreError: the store could not be written; the records stay pending for the next try.
+            StoreError: the store could not be written, whatever the cause (another exception
+                of the store is wrapped in one). The records stay pending for the next try and
+                :attr:`write_error` says why.
         """
-        if self._sink is None:
-            return 0
-        with self._lock:
-            return self._write_pending()
-
-    def _write_pending(self) -> int:
-        sink = self._sink
-        if sink is None:
-            return 0
-        runs, errors = self.runs, self.errors
-        r1, e1 = len(runs), len(errors)  # a consistent cut: appends after it wait for next time
-        r0, e0 = self._flushed
-        r0, e0 = (0 if r0 > r1 else r0), (0 if e0 > e1 else e0)  # lists were replaced
-        if r0 == r1 and e0 == e1:
-            return 0
-        t0 = time.perf_counter()
-        sink.write_records(self.session_id, runs[r0:r1], errors[e0:e1])
-        self._flushed = (r1, e1)
-        log.debug(
-            "flushed %d runs and %d errors of session %d in %.1f ms",
-            r1 - r0,
-            e1 - e0,
-            self.session_id,
-            (time.perf_counter() - t0) * 1e3,
-        )
-        return r1 - r0 + e1 - e0
+        writer = self._writer
+        return 0 if writer is None else writer.write(self.runs, self.errors)
 
     def close(self) -> None:
         """Stop the flusher, write what is pending and end the session (idempotent).
 
-        A failure to write is logged, not raised: closing always completes.
+        Never raises: what cannot be written is logged as an error, and closing completes.
         """
-        if self._stop is not None:
-            self._stop.set()
-            self._stop = None
-        with self._lock:
-            sink = self._sink
-            if sink is None:
-                return
-            try:
-                self._write_pending()
-                sink.close_session(self.session_id)
-            except StoreError as exc:
-                log.error(
-                    "could not write the last run records of session %d: %s",
-                    self.session_id,
-                    exc.message,
-                )
-            finally:
-                self._sink = None
-                _LIVE.discard(self)
+        writer = self._writer
+        if writer is not None:
+            writer.close(self.runs, self.errors)
+            _LIVE.discard(self)
 
     def increment(self, name: str, n: float = 1) -> None:
         """Add ``n`` to the counter ``name`` (a row of kind ``counter``)."""
@@ -340,54 +317,27 @@ class MetricsRecorder:
     def clear(self) -> None:
         """Forget every record of this session in memory (used by ``%eliza reset``).
 
-        Records a file store already holds (and pending ones, written first) stay there.
+        Records a file store already holds (and pending ones, written first) stay there; if the
+        pending ones cannot be written, that is logged as an error. Never raises.
         """
-        with self._lock:
-            if self._sink is not None:
-                try:
-                    self._write_pending()
-                except StoreError as exc:
-                    log.error("records lost on clear(): %s", exc.message)
-            self.runs.clear()
-            self.errors.clear()
-            self.custom.clear()
-            self._flushed = (0, 0)
+        if self._writer is not None:
+            self._writer.clear(self.runs, self.errors)  # writes the pending records first
+        self.runs.clear()
+        self.errors.clear()
+        self.custom.clear()
 
     def __repr__(self) -> str:
-        where = "in memory" if self._sink is None else f"flushed to {self._sink!r}"
+        sink, error = self.sink, self.write_error
+        where = "in memory" if sink is None else f"flushed to {sink!r}"
+        failing = "" if error is None else f", write_error={error!r}"
         return (
             f"MetricsRecorder(session={self.session_id}, runs={len(self.runs)}, "
-            f"errors={len(self.errors)}, {where})"
+            f"errors={len(self.errors)}, {where}{failing})"
         )
 
 
 def _same(text: str) -> str:
     return text
-
-
-def _flush_loop(ref: weakref.ref[MetricsRecorder], stop: threading.Event, interval: float) -> None:
-    """The flusher thread: write pending records every ``interval`` s until stopped or orphaned."""
-    due = time.monotonic()
-    last_error = ""
-    while True:
-        due += interval
-        if stop.wait(max(0.0, due - time.monotonic())):
-            return
-        recorder = ref()
-        if recorder is None:  # the runtime was dropped without close()
-            return
-        try:
-            recorder.flush()
-            last_error = ""
-        except StoreError as exc:  # keep the records and retry; say so once per new failure
-            if exc.message != last_error:
-                log.error("could not write run records (will retry): %s", exc.message)
-            last_error = exc.message
-        except Exception:
-            log.exception("run record flusher failed; records stay in memory")
-            return
-        del recorder
-        due = max(due, time.monotonic() - interval)  # after a slow write, do not burst
 
 
 _LIVE: weakref.WeakSet[MetricsRecorder] = weakref.WeakSet()
@@ -401,11 +351,10 @@ def _close_all() -> None:
 
 
 def _forget_after_fork() -> None:
-    # A forked child must not write through its parent's SQLite connection.
+    # A forked child must not write through its parent's SQLite connection (nor wait for a
+    # lock the parent's flusher thread held): its recorders keep their records in memory.
     for recorder in list(_LIVE):
-        recorder._sink = None
-        recorder._stop = None
-        recorder._lock = threading.Lock()  # the parent's flusher may have held it
+        recorder._writer = None
     _LIVE.clear()
 
 

@@ -5,7 +5,9 @@ Nothing here is timed: the costs are in benchmarks/dispatch.py and benchmarks/st
 
 from __future__ import annotations
 
+import logging
 import sqlite3
+import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -17,7 +19,9 @@ import pytest
 
 from eliza_nb import AgentRuntime, Plugin, StoreError, action, frames
 from eliza_nb.records import MetricsRecorder, RunRow
+from eliza_nb.settings import Masker
 from eliza_nb.store import SQLiteStore
+from eliza_nb.types import ErrorInfo
 
 SPEC_METRICS = [
     "run_id",
@@ -314,3 +318,130 @@ def test_time_bounds_accept_epoch_naive_and_aware_datetimes(any_rt: AgentRuntime
     assert len(any_rt.metrics_frame(start=naive)) == 1
     assert len(any_rt.metrics_frame(start=started.timestamp() - 1)) == 1
     assert any_rt.metrics_frame(end=started - timedelta(seconds=1)).empty
+
+
+# -- the file writer survives any record and any failure ------------------------------------------
+UNDECODABLE = b"r\xff".decode("utf-8", "surrogateescape")  # what os.listdir gives for such a name
+
+
+@pytest.fixture
+def file_rec(tmp_path: Path) -> Iterator[tuple[MetricsRecorder, SQLiteStore]]:
+    """A recorder attached to a file database, flushed only when a test asks."""
+    store = SQLiteStore(tmp_path / "a.db")
+    rec = MetricsRecorder(Masker())
+    rec.attach(store, "agent", interval=3600)
+    yield rec, store
+    rec.close()
+    store.close()
+
+
+def fail_writes(
+    monkeypatch: pytest.MonkeyPatch, store: SQLiteStore, error: Exception, times: int
+) -> list[int]:
+    """Make the store's next ``times`` writes raise ``error``; returns the list of call sizes."""
+    real, calls = store.write_records, []
+
+    def write_records(session_id: int, runs: Any, errors: Any) -> None:
+        calls.append(len(runs) + len(errors))
+        if len(calls) <= times:
+            raise error
+        real(session_id, runs, errors)
+
+    monkeypatch.setattr(store, "write_records", write_records)
+    return calls
+
+
+def broken(*args: Any) -> None:
+    raise RuntimeError("broken")
+
+
+@pytest.mark.parametrize("by", ["failure", "other code"])
+def test_an_undecodable_error_message_never_stops_the_file_writer(tmp_path: Path, by: str) -> None:
+    path = tmp_path / "a.db"
+    store = SQLiteStore(path)
+    rec = MetricsRecorder(Masker())
+    rec.attach(store, "agent")  # the real flusher thread, at its real interval
+    message = str(FileNotFoundError(UNDECODABLE))
+    run_id = rec.new_run_id()
+    rec.run(run_id, "p", "A", time.time(), 1.0, "r", code="HANDLER_ERROR")
+    if by == "failure":
+        rec.failure(run_id, "p", "A", ErrorInfo(code="HANDLER_ERROR", message=message))
+    else:  # appended as they are: the store's write path must cope on its own
+        rec.errors.append((time.time(), run_id, "p", "A", "E", "FileNotFoundError", message, ""))
+    for _ in range(50):
+        rec.run(rec.new_run_id(), "p", "A", time.time(), 1.0, "r")
+    rec.flush()
+    assert rec.write_error is None
+    rec.close()
+    store.close()
+    reread = SQLiteStore(path)
+    assert reread.run_columns()["run_id"].tolist() == list(range(1, 52))
+    assert [row[6] for row in reread.error_rows()] == ["r\ufffd"]
+    reread.close()
+
+
+def test_a_failed_write_stays_pending_is_logged_once_and_retried(
+    file_rec: tuple[MetricsRecorder, SQLiteStore],
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    rec, store = file_rec
+    calls = fail_writes(monkeypatch, store, OSError("disk full"), times=2)
+    rec.runs.extend(run_row(i) for i in (1, 2))
+    with caplog.at_level(logging.WARNING, logger="eliza_nb.records"):
+        for _ in range(2):  # the same failure twice: one warning
+            with pytest.raises(
+                StoreError, match=r"could not write run records .*OSError: disk full"
+            ):
+                rec.flush()
+        assert rec.write_error is not None and "disk full" in rec.write_error
+        assert "write_error=" in repr(rec)
+        rec.runs.append(run_row(3))
+        assert rec.flush() == 3  # the pending records and the new one
+    assert calls == [2, 2, 3]
+    warnings = [r for r in caplog.records if r.name == "eliza_nb.records"]
+    assert [r.levelno for r in warnings] == [logging.WARNING]
+    assert rec.write_error is None and "write_error" not in repr(rec)
+    assert store.run_columns()["run_id"].tolist() == [1, 2, 3]
+
+
+def test_the_flusher_thread_keeps_retrying_after_any_failure(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "a.db")
+    real, written = store.write_records, threading.Event()
+    failures = iter([UnicodeEncodeError("utf-8", "x", 0, 1, "boom"), sqlite3.OperationalError()])
+
+    def write_records(session_id: int, runs: Any, errors: Any) -> None:
+        failure = next(failures, None)
+        if failure is not None:
+            raise failure
+        real(session_id, runs, errors)
+        written.set()
+
+    store.write_records = write_records  # type: ignore[method-assign]
+    rec = MetricsRecorder()
+    rec.attach(store, "agent", interval=0.01)
+    rec.runs.append(run_row(1))
+    assert written.wait(10), "the flusher stopped after a failed write"
+    assert rec.write_error is None
+    rec.close()
+    assert store.run_columns()["run_id"].tolist() == [1]
+    store.close()
+
+
+def test_close_and_clear_never_raise_when_the_store_always_fails(
+    file_rec: tuple[MetricsRecorder, SQLiteStore],
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    rec, store = file_rec
+    fail_writes(monkeypatch, store, RuntimeError("broken"), times=10**9)
+    monkeypatch.setattr(store, "close_session", broken)
+    rec.runs.append(run_row(1))
+    with caplog.at_level(logging.WARNING, logger="eliza_nb.records"):
+        rec.clear()
+        rec.runs.append(run_row(2))
+        rec.close()
+    errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+    assert len(errors) == 3, errors  # clear(), close(), and the session that could not end
+    assert "clear(): 1 runs and 0 errors" in errors[0] and "RuntimeError: broken" in errors[0]
+    assert rec.sink is None and rec.write_error is not None

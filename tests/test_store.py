@@ -17,6 +17,7 @@ import pytest
 
 from eliza_nb import AgentRuntime, Content, Memory, Plugin, StoreError, ValidationError, action
 from eliza_nb.store import SCHEMA_VERSION, SQLiteStore
+from eliza_nb.store.base import RecordQuery
 
 T0 = datetime(2024, 5, 1, 12, 0, 0, 123456, tzinfo=UTC)
 
@@ -398,3 +399,18 @@ def test_two_runtimes_writing_one_file_lose_nothing(db_path: Path) -> None:
     memories = rt.memories_frame()
     assert memories.groupby("room_id").size().to_dict() == {"left": n, "right": n}
     rt.close()
+
+
+def test_text_that_cannot_be_encoded_is_stored_made_safe(store: SQLiteStore) -> None:
+    bad = b"\xff".decode("utf-8", "surrogateescape")  # a lone surrogate: UTF-8 refuses it
+    session = store.open_session(f"agent-{bad}")
+    run = (1, "p", f"A{bad}", 1.0, 2.0, False, f"E{bad}", bad)
+    error = (1.0, 1, "p", f"A{bad}", "X", "OSError", f"no file {bad}", bad)
+    store.write_records(session, [run], [error])  # would raise UnicodeEncodeError
+    columns = store.run_columns(RecordQuery(action="A\ufffd"))
+    assert [columns[k].tolist() for k in ("run_id", "error_code", "room_id")] == [
+        [1],
+        ["E\ufffd"],
+        ["\ufffd"],
+    ]
+    assert store.error_rows()[0][3:] == ("A\ufffd", "X", "OSError", "no file \ufffd", "\ufffd", 1)

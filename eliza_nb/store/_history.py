@@ -3,10 +3,12 @@
 Writing: names (plugin, action, error code, room) are swapped for ``names`` ids from a cache
 in Python, and a batch is bound into a few multi-row ``INSERT`` statements (one
 ``sqlite3_step`` per 2048 rows, so a background flusher does not wait for the GIL on every
-row), all in one transaction.
+row), all in one transaction. Text UTF-8 cannot encode (a lone surrogate, as in an undecodable
+file name) is made safe on the way in (``records.safe_text``): no record can fail a batch.
 
-Reading: fetching a million rows as Python tuples costs more than a second, so nothing is
-fetched row by row. Every run column is an integer (times in microseconds, durations in
+Reading: a :class:`~eliza_nb.store.base.RecordQuery` becomes the WHERE clause (``where()``).
+Fetching a million rows as Python tuples costs more than a second, so nothing is fetched row
+by row. Every run column is an integer (times in microseconds, durations in
 nanoseconds, names as ``names`` ids); SQL packs the small ones (run id, session, name ids,
 success) into one integer and ``group_concat`` turns each column into one text that numpy
 parses in C: three strings cross into Python per million runs.
@@ -26,7 +28,7 @@ from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any
 
 from eliza_nb import records
-from eliza_nb.store.base import TimeBound, rounded_us_bounds
+from eliza_nb.store.base import ALL_RECORDS, RecordQuery
 
 __all__ = ["RUN_FIELDS", "STAGE_SQL", "HistoryMixin", "insert_flat", "well_formed"]
 
@@ -60,6 +62,7 @@ _ERRORS_FROM_STAGE = (
     "ORDER BY rowid"
 )
 _AS_INT = {True: 1, False: 0}
+_RUN_ACTION_IS = "action_ref = (SELECT id FROM names WHERE name = ?)"
 
 
 @functools.lru_cache(maxsize=64)
@@ -96,7 +99,7 @@ def well_formed(rows: Sequence[Sequence[Any]], width: int) -> Sequence[Sequence[
 
 
 class HistoryMixin:
-    """The ``RecordStore`` half of ``SQLiteStore`` (sessions, runs, errors)."""
+    """The ``RecordStore`` half of ``SQLiteStore`` (sessions, runs, errors), a ``RecordSource``."""
 
     path: str
     _lock: threading.RLock
@@ -113,7 +116,7 @@ class HistoryMixin:
         with self._using() as db:
             cur = db.execute(
                 "INSERT INTO sessions (agent_id, started, pid) VALUES (?, ?, ?)",
-                (agent_id, time.time(), os.getpid()),
+                (records.safe_text(str(agent_id)), time.time(), os.getpid()),
             )
             return int(cur.lastrowid or 0)
 
@@ -139,7 +142,7 @@ class HistoryMixin:
             if runs:
                 names = self._write_runs(db, int(session_id), runs)
             if errors:
-                flat = list(itertools.chain.from_iterable(errors))
+                flat = list(map(_safe, itertools.chain.from_iterable(errors)))
                 marks = f"({', '.join('?' * len(ERROR_FIELDS))})"
                 insert_flat(db, "INSERT INTO temp.error_stage", marks, len(ERROR_FIELDS), flat)
                 db.execute(_ERRORS_FROM_STAGE, (session_id,))
@@ -161,19 +164,10 @@ class HistoryMixin:
         db.execute(_COUNT_RUNS, (len(runs), before, session_id))
         return names
 
-    def run_columns(
-        self,
-        *,
-        action: str | None = None,
-        start: TimeBound = None,
-        end: TimeBound = None,
-        session_id: int | None = None,
-    ) -> dict[str, Any]:
-        """Stored runs as numpy columns (``started_us`` in epoch microseconds), oldest first."""
-        where, params = _filters("started_us", start, end, session_id)
-        if action is not None:
-            where += " AND action_ref = (SELECT id FROM names WHERE name = ?)"
-            params.append(action)
+    def run_columns(self, query: RecordQuery = ALL_RECORDS) -> dict[str, Any]:
+        """The stored runs ``query`` selects as numpy columns (``started_us`` in epoch
+        microseconds), oldest first."""
+        where, params = query.where("started_us", _RUN_ACTION_IS)
         with self._using() as db:
             names = db.execute("SELECT id, name FROM names").fetchall()
             widths = db.execute(
@@ -193,11 +187,10 @@ class HistoryMixin:
             return _unpack(columns, names, layout)
         return _unpack_plain(columns, names)
 
-    def error_rows(
-        self, *, start: TimeBound = None, end: TimeBound = None, session_id: int | None = None
-    ) -> list[tuple[Any, ...]]:
-        """Stored errors: ``ErrorRow`` fields plus the session id, oldest first."""
-        where, params = _filters("timestamp * 1000000", start, end, session_id)
+    def error_rows(self, query: RecordQuery = ALL_RECORDS) -> list[tuple[Any, ...]]:
+        """The stored errors ``query`` selects: ``ErrorRow`` fields plus the session id, oldest
+        first."""
+        where, params = query.where("timestamp * 1000000", "action = ?")
         sql = f"SELECT {', '.join(ERROR_FIELDS)}, session_id FROM errors WHERE {where}"
         with self._using() as db:
             return db.execute(f"{sql} ORDER BY rowid", params).fetchall()
@@ -215,23 +208,16 @@ def _encode_names(db: sqlite3.Connection, flat: list[Any], known: dict[Any, int]
             values = [None if v is None else str(v) for v in values]
             missing = set(values).difference(known)
         for name in missing:
-            db.execute("INSERT OR IGNORE INTO names (name) VALUES (?)", (name,))
-            known[name] = db.execute("SELECT id FROM names WHERE name = ?", (name,)).fetchone()[0]
+            stored = _safe(name)  # two names that differ only in lone surrogates share an id
+            db.execute("INSERT OR IGNORE INTO names (name) VALUES (?)", (stored,))
+            known[name] = db.execute("SELECT id FROM names WHERE name = ?", (stored,)).fetchone()[0]
         flat[field::width] = list(map(known.__getitem__, values))
     return known
 
 
-def _filters(
-    time_us: str, start: TimeBound, end: TimeBound, session_id: int | None
-) -> tuple[str, list[Any]]:
-    """A WHERE clause on a time (an expression in epoch microseconds) and a session."""
-    lo, hi = rounded_us_bounds(start, end)
-    where = f"{time_us} >= ? AND {time_us} < ?"
-    params: list[Any] = [lo, hi]
-    if session_id is not None:
-        where += " AND session_id = ?"
-        params.append(int(session_id))
-    return where, params
+def _safe(value: Any) -> Any:
+    """A value to bind: text made encodable (a lone surrogate would fail the whole batch)."""
+    return records.safe_text(value) if isinstance(value, str) else value
 
 
 # Packed layout, low bits first: success (1), plugin, action, error code, room (``bits`` each),

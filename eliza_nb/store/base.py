@@ -7,8 +7,13 @@ A store keeps two things for a runtime:
 * the **run history**: one session per runtime start, the run records of ``metrics_frame`` and
   the error records of ``errors_frame`` (:class:`RecordStore`).
 
+Frames read the run history through one query type, :class:`RecordQuery` (the one definition
+of the action, time and session filters), from a :class:`RecordSource`: a store, or this
+session's records in memory (:class:`eliza_nb.store.lists.RecordLists`).
+
 The runtime talks to a store only through these protocols, so another backend needs only these
-methods. :class:`eliza_nb.store.SQLiteStore` implements both.
+methods. :class:`eliza_nb.store.SQLiteStore` implements both. This module also owns the
+conversions every backend shares: time bounds, microseconds, embeddings, memory rows.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import math
 import uuid
 from array import array
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol, runtime_checkable
 
@@ -27,8 +33,11 @@ from eliza_nb.errors import ValidationError
 from eliza_nb.types import Memory
 
 __all__ = [
+    "ALL_RECORDS",
     "MemoryRow",
     "MemoryStore",
+    "RecordQuery",
+    "RecordSource",
     "RecordStore",
     "TimeBound",
     "embedding_from_blob",
@@ -113,43 +122,6 @@ class MemoryStore(Protocol):
         """Release the database (idempotent)."""
 
 
-@runtime_checkable
-class RecordStore(Protocol):
-    """Where a runtime's run and error records go, and where frames read them back.
-
-    Run rows are ``RunRow`` tuples and error rows ``ErrorRow`` tuples (``eliza_nb.records``).
-    """
-
-    persistent: bool
-
-    def open_session(self, agent_id: str) -> int:
-        """Start a session (one per runtime start) and return its id."""
-
-    def close_session(self, session_id: int) -> None:
-        """Mark a session as ended."""
-
-    def write_records(
-        self, session_id: int, runs: Sequence[Sequence[Any]], errors: Sequence[Sequence[Any]]
-    ) -> None:
-        """Append run and error records of a session in one transaction."""
-
-    def run_columns(
-        self,
-        *,
-        action: str | None = None,
-        start: TimeBound = None,
-        end: TimeBound = None,
-        session_id: int | None = None,
-    ) -> dict[str, Any]:
-        """Stored runs as numpy columns named like ``metrics_frame`` (but ``started_us``, epoch
-        microseconds, for ``started_at``), oldest first."""
-
-    def error_rows(
-        self, *, start: TimeBound = None, end: TimeBound = None, session_id: int | None = None
-    ) -> list[tuple[Any, ...]]:
-        """Stored errors as ``ErrorRow`` tuples plus the session id, oldest first."""
-
-
 def _parse_bound(value: TimeBound, name: str) -> datetime | float | None:
     """A bound as an aware datetime or epoch seconds (None stays None)."""
     if value is None:
@@ -211,6 +183,117 @@ def epoch_us(moment: datetime) -> int:
 def from_epoch_us(us: int) -> datetime:
     """The UTC datetime of a microsecond epoch count (exact)."""
     return _EPOCH + timedelta(microseconds=us)
+
+
+# -- the run history: one query type, read by every record source ----------------------------
+@dataclass(frozen=True, slots=True)
+class RecordQuery:
+    """Which run or error records to read: the one definition of every history filter.
+
+    A record is selected when every filter given holds (None: no filter):
+
+    * ``action``: its action is named ``action``;
+    * ``start``, ``end``: its time, rounded half up to the microsecond as frames show it, lies
+      in ``[start, end]`` (see :func:`rounded_us_bounds`), so a bound taken from a frame's row
+      selects that row;
+    * ``session_id``: it was recorded in that session.
+
+    The bounds are checked and turned into microseconds once, here (``lo_us``, ``hi_us``). A
+    store renders the query as SQL with :meth:`where`; records in memory are selected with
+    :meth:`mask`: the two renderings of the same filters, side by side.
+
+    Raises:
+        ValidationError: a bound is not a datetime, an ISO 8601 string or a number.
+    """
+
+    action: str | None = None
+    start: TimeBound = None
+    end: TimeBound = None
+    session_id: int | None = None
+    lo_us: float = field(init=False, repr=False, compare=False)
+    hi_us: float = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        lo, hi = rounded_us_bounds(self.start, self.end)
+        object.__setattr__(self, "lo_us", lo)
+        object.__setattr__(self, "hi_us", hi)
+        if self.session_id is not None:
+            object.__setattr__(self, "session_id", int(self.session_id))
+
+    @property
+    def timed(self) -> bool:
+        """True when the query bounds the time."""
+        return self.lo_us > -math.inf or self.hi_us < math.inf
+
+    def where(self, time_us: str, action_is: str) -> tuple[str, list[Any]]:
+        """This query as an SQL condition and its parameters.
+
+        Args:
+            time_us: An SQL expression of a record's time in epoch microseconds.
+            action_is: An SQL condition with one ``?``, true when the action is that name.
+        """
+        conditions: list[str] = ["1"]
+        params: list[Any] = []
+        if self.timed:
+            conditions.append(f"{time_us} >= ? AND {time_us} < ?")
+            params += [self.lo_us, self.hi_us]
+        for condition, value in ((action_is, self.action), ("session_id = ?", self.session_id)):
+            if value is not None:
+                conditions.append(condition)
+                params.append(value)
+        return " AND ".join(conditions), params
+
+    def mask(self, time_us: Any, action: Any, session_id: Any) -> Any:
+        """Which records, given as numpy columns, the query selects: a bool array, or None for
+        all of them."""
+        keep = None
+        if self.timed:
+            keep = (time_us >= self.lo_us) & (time_us < self.hi_us)
+        for column, value in ((action, self.action), (session_id, self.session_id)):
+            if value is not None:
+                hit = column == value
+                keep = hit if keep is None else keep & hit
+        return keep
+
+
+#: The query that selects every record.
+ALL_RECORDS = RecordQuery()
+
+
+class RecordSource(Protocol):
+    """Where frames read run and error records: a store, or a session's records in memory."""
+
+    def run_columns(self, query: RecordQuery = ALL_RECORDS) -> dict[str, Any]:
+        """The runs ``query`` selects as numpy columns, oldest first, named like
+        ``metrics_frame`` (but ``started_us``, epoch microseconds, for ``started_at``)."""
+
+    def error_rows(self, query: RecordQuery = ALL_RECORDS) -> list[tuple[Any, ...]]:
+        """The errors ``query`` selects: ``ErrorRow`` tuples plus the session id, oldest first."""
+
+
+@runtime_checkable
+class RecordStore(RecordSource, Protocol):
+    """Where a runtime's run and error records go, and where frames read them back.
+
+    Run rows are ``RunRow`` tuples and error rows ``ErrorRow`` tuples (``eliza_nb.records``).
+    """
+
+    persistent: bool
+
+    def open_session(self, agent_id: str) -> int:
+        """Start a session (one per runtime start) and return its id."""
+
+    def close_session(self, session_id: int) -> None:
+        """Mark a session as ended."""
+
+    def write_records(
+        self, session_id: int, runs: Sequence[Sequence[Any]], errors: Sequence[Sequence[Any]]
+    ) -> None:
+        """Append run and error records of a session in one transaction.
+
+        Raises:
+            StoreError: nothing of the batch was written.
+        """
 
 
 def embedding_to_blob(embedding: Sequence[float] | None) -> bytes | None:
