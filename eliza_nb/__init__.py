@@ -31,6 +31,7 @@ from eliza_nb.errors import (
     PluginError,
     StoreError,
     ValidationError,
+    error_for,
 )
 from eliza_nb.events import EventType
 from eliza_nb.memory import MemoryManager
@@ -91,6 +92,7 @@ __all__ = [
     "ValidationError",
     "__version__",
     "action",
+    "error_for",
     "evaluator",
     "get_runtime",
     "load_ipython_extension",

@@ -44,6 +44,7 @@ __all__ = [
     "PluginError",
     "StoreError",
     "ValidationError",
+    "error_for",
 ]
 
 
