@@ -443,9 +443,11 @@ class AgentRuntime:
 
     def __repr__(self) -> str:
         plugins = ", ".join(self.registry.plugins) or "none"
+        failing = self.metrics.write_error
+        trouble = f", write_error={failing!r}" if failing else ""
         return (
             f"AgentRuntime(agent={self.agent_id!r}, plugins=[{plugins}], "
-            f"runs={len(self.metrics.runs)}, errors={len(self.metrics.errors)})"
+            f"runs={len(self.metrics.runs)}, errors={len(self.metrics.errors)}{trouble})"
         )
 
     def _repr_html_(self) -> str:

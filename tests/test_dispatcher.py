@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from eliza_nb import AgentRuntime, EventType, Plugin, State, ValidationError, action
+from eliza_nb import AgentRuntime, EventType, Plugin, State, StoreError, ValidationError, action
 from eliza_nb.dispatcher import Dispatcher, check_timeout
 from eliza_nb.testing import DeterministicModel
 
@@ -184,3 +184,25 @@ async def test_an_unknown_action_in_a_message_is_one_recorded_failure(rt: AgentR
     runs, errors = rt.metrics_frame(), rt.errors_frame()
     assert runs["error_code"].tolist() == ["ACTION_NOT_FOUND"]
     assert errors["run_id"].tolist() == [result.run_id]
+
+
+def test_a_failing_file_writer_shows_on_the_runtime(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rt = AgentRuntime(use_env=False, database=tmp_path / "agent.db")
+    rt.run_sync(rt.register_plugin(PLUGIN))
+    assert "write_error" not in repr(rt)
+
+    def broken(*args: Any, **kwargs: Any) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(rt.store, "write_records", broken)
+    rt.run("ECHO", "x")
+    with pytest.raises(StoreError, match="disk full"):
+        rt.metrics.flush()
+    assert "disk full" in repr(rt)
+    monkeypatch.undo()
+    rt.metrics.flush()
+    assert "write_error" not in repr(rt)
+    assert len(rt.metrics_frame()) == 1
+    rt.close()
