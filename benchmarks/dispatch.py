@@ -13,7 +13,6 @@ import time
 import tracemalloc
 
 from eliza_nb import AgentRuntime, Plugin, action
-from eliza_nb.records import MetricsRecorder
 
 N = 20_000
 ROUNDS = 15
@@ -50,27 +49,15 @@ async def dispatch() -> tuple[float, float]:
 def records_cost(n: int = 1_000_000) -> tuple[float, float, float]:
     gc.collect()
     tracemalloc.start()
-    rec = MetricsRecorder()
-    runs = rec.runs
+    rt = AgentRuntime(use_env=False)
+    record = rt.metrics.run  # the one place run rows are built
     t = time.time()
     actions = ("A", "B", "C")
     for i in range(n):
-        runs.append(
-            (
-                i,
-                "bench",
-                actions[i % 3],
-                t + i * 1e-3,
-                0.001 * (i % 97),
-                i % 50 != 0,
-                None if i % 50 else "HANDLER_ERROR",
-                "default",
-            )
-        )
+        code = None if i % 50 else "HANDLER_ERROR"
+        record(i, "bench", actions[i % 3], t + i * 1e-3, 0.001 * (i % 97), "default", code)
     held = tracemalloc.get_traced_memory()[0]
     tracemalloc.stop()
-    rt = AgentRuntime(use_env=False)
-    rt.metrics = rec
     t0 = time.perf_counter()
     import pandas  # noqa: F401 - a one-time cost of the first frame in a process, timed apart
 
