@@ -231,7 +231,8 @@ class EventEmitter:
         A failing handler is logged and recorded, never raised; cancellation still propagates.
         """
         key = event_key(event)
-        data = dict(payload or {})
+        # What plugins emit enters the runtime here: masked before handlers and history see it.
+        data = self._runtime.settings.masker.mask_value(dict(payload or {}))
         failures = 0
         listeners = self._listeners.get(key)  # replaced, not changed, if a handler adds one
         for entry in listeners:

@@ -14,9 +14,9 @@ from typing import Any
 
 from eliza_nb.errors import Code, ElizaError
 from eliza_nb.settings import Masker
-from eliza_nb.types import ActionResult, Content, ErrorInfo
+from eliza_nb.types import ActionResult, Content, ErrorInfo, Memory
 
-__all__ = ["Callback", "error_info", "fold_return", "mask_content", "to_content"]
+__all__ = ["Callback", "error_info", "fold_return", "mask_content", "mask_memory", "to_content"]
 
 _RESULT_KEYS = frozenset({"success", "data", "error", "values"})
 
@@ -73,6 +73,12 @@ def mask_content(content: Content, masker: Masker) -> Content:
     fields = dict(content)  # declared fields and extra keys
     clean = masker.mask_value(fields)
     return content if clean is fields else content.model_copy(update=clean)
+
+
+def mask_memory(memory: Memory, masker: Masker) -> Memory:
+    """``memory`` with the secrets in its content masked (itself if none): what is stored."""
+    content = mask_content(memory.content, masker)
+    return memory if content is memory.content else memory.model_copy(update={"content": content})
 
 
 def fold_return(

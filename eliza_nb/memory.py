@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from eliza_nb.errors import ValidationError
+from eliza_nb.handler_output import mask_memory
 from eliza_nb.models import ModelRuntime, ModelType, embed_memory, embed_text
 from eliza_nb.store.base import MemoryStore
 from eliza_nb.types import Content, Memory
@@ -40,7 +41,8 @@ class MemoryManager:
 
         With a ``TEXT_EMBEDDING`` model registered, a memory without an embedding gets one.
         """
-        mem = await embed_memory(self.runtime, self.runtime.to_memory(memory, room_id=room_id))
+        mem = self._stored(self.runtime.to_memory(memory, room_id=room_id))
+        mem = await embed_memory(self.runtime, mem)
         await self.store.create_memory(mem, table=self.table)
         return mem
 
@@ -59,11 +61,15 @@ class MemoryManager:
             StoreError: the database cannot be written (nothing is stored).
         """
         runtime = self.runtime
-        mems = [runtime.to_memory(m, room_id=room_id) for m in memories]
+        mems = [self._stored(runtime.to_memory(m, room_id=room_id)) for m in memories]
         if runtime.models.has(ModelType.TEXT_EMBEDDING):  # else skip 100k no-op awaits
             mems = [await embed_memory(runtime, m) for m in mems]
         await self.store.create_memories(mems, table=self.table)
         return mems
+
+    def _stored(self, memory: Memory) -> Memory:
+        """What is stored of a memory: its secrets masked, before it is embedded or written."""
+        return mask_memory(memory, self.runtime.settings.masker)
 
     async def get_memories(
         self,

@@ -124,7 +124,7 @@ class MessageLoop:
             value = provider.get(self.owner, msg, None)  # type: ignore[misc]
             if provider.get_is_async or asyncio.iscoroutine(value):
                 value = await value
-            return value
+            return self.settings.masker.mask_value(value)  # what providers give enters here
         except Exception as exc:
             failure = error_info(exc, code=Code.PROVIDER_ERROR)
             info = self.recorder.failure(None, owner, provider.name, failure)
@@ -232,7 +232,8 @@ class MessageLoop:
         return bool(await call_hook(ev.validate, self.owner, msg, state))
 
     async def _run_evaluator(self, ev: Evaluator, msg: Memory, state: State) -> None:
-        value = ev.handler(self.owner, msg, state, {}, Callback([]))  # type: ignore[misc]
+        callback = Callback([], self.settings.masker)
+        value = ev.handler(self.owner, msg, state, {}, callback)  # type: ignore[misc]
         if asyncio.iscoroutine(value):
             await value
 

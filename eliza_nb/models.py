@@ -224,11 +224,17 @@ def _handler_name(handler: ModelHandler) -> str:
 
 
 async def call_model(runtime: PluginRuntime, entry: ModelEntry, params: dict[str, Any]) -> Any:
-    """Call one model handler with ``(runtime, params)``, awaiting it if needed."""
+    """Call one model handler with ``(runtime, params)``, awaiting it if needed.
+
+    What the model answers enters the runtime here, so it is masked (an embedding, a vector
+    of numbers, carries no text and is returned as it is).
+    """
     value = entry.handler(runtime, params)
     if inspect.isawaitable(value):
         value = await value
-    return value
+    if entry.model_type == ModelType.TEXT_EMBEDDING:
+        return value
+    return runtime.settings.masker.mask_value(value)
 
 
 async def embed_text(runtime: ModelRuntime, text: str) -> list[float] | None:

@@ -16,6 +16,11 @@ Set the mode with :func:`set_debug_mode` (``%eliza debug verbose`` in a notebook
 ``ELIZA_DEBUG`` setting (a mode) or ``LOG_LEVEL`` setting (a mode or a level name such as
 ``DEBUG``), read when a runtime starts and when the setting changes.
 
+Log records of the ``eliza_nb`` logger tree (plugins log under ``eliza_nb.plugins.NAME``) are
+masked as they are made: :func:`mask_logs` puts a runtime's secret masker in the way of every
+such record, its message, arguments and traceback, so no handler (ours, the application's,
+pytest's ``caplog``) ever receives a secret value.
+
 A run that takes longer than ``SLOW_ACTION_MS`` milliseconds (default 1000; 0 turns the
 warning off) logs a warning under ``eliza_nb.performance``.
 """
@@ -25,6 +30,8 @@ from __future__ import annotations
 import logging
 import math
 import sys
+import weakref
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from eliza_nb.errors import ValidationError
@@ -35,12 +42,14 @@ __all__ = [
     "SETTINGS",
     "configure",
     "get_debug_mode",
+    "mask_logs",
     "set_debug_mode",
     "slow_threshold_ms",
     "warn_slow",
 ]
 
 LOGGER_NAME = "eliza_nb"
+_TREE = LOGGER_NAME + "."
 DEBUG_MODES = {"none": logging.WARNING, "basic": logging.INFO, "verbose": logging.DEBUG}
 DEBUG_SETTING, LEVEL_SETTING, SLOW_SETTING = "ELIZA_DEBUG", "LOG_LEVEL", "SLOW_ACTION_MS"
 #: The settings this module reads; the runtime re-applies them when one changes.
@@ -145,6 +154,54 @@ def _ensure_handler(logger: logging.Logger) -> None:
         logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s", "%H:%M:%S")
     )
     logger.addHandler(handler)  # propagation stays on: logging's last resort is then unused
+
+
+class _Masking(Protocol):
+    def mask(self, text: str) -> str: ...
+
+    def __bool__(self) -> bool: ...
+
+
+_MASKERS: weakref.WeakSet[Any] = weakref.WeakSet()
+_made: list[Callable[..., logging.LogRecord]] = []  # the record factory we wrap, once
+
+
+def mask_logs(masker: _Masking) -> None:
+    """Mask the secrets ``masker`` knows in every record of the ``eliza_nb`` logger tree.
+
+    Installs (once per process) a log record factory that wraps the current one; a masker is
+    held weakly, so a closed and dropped runtime stops masking.
+    """
+    _MASKERS.add(masker)
+    if not _made:
+        _made.append(logging.getLogRecordFactory())
+        logging.setLogRecordFactory(_masked_record)
+
+
+def _masked_record(*args: Any, **kwargs: Any) -> logging.LogRecord:
+    record = _made[0](*args, **kwargs)
+    if record.name == LOGGER_NAME or record.name.startswith(_TREE):
+        maskers = [m for m in list(_MASKERS) if m]
+        if maskers:
+            _mask_record(record, maskers)
+    return record
+
+
+def _mask_record(record: logging.LogRecord, maskers: list[_Masking]) -> None:
+    try:
+        text = record.getMessage()
+    except Exception:  # a bad format string is logging's to report, as it would be
+        return
+    record.msg, record.args = _apply(maskers, text), ()
+    if record.exc_info and record.exc_info[0] is not None:
+        trace = logging.Formatter().formatException(record.exc_info)
+        record.exc_text = _apply(maskers, trace)  # formatters use exc_text when it is set
+
+
+def _apply(maskers: list[_Masking], text: str) -> str:
+    for masker in maskers:
+        text = masker.mask(text)
+    return text
 
 
 def configure(settings: _Settings) -> float:

@@ -97,6 +97,7 @@ class AgentRuntime:
             self, self.registry, self.metrics, self.events, self.host.on_error, self.settings.masker
         )
         self.dispatcher.slow_ms = observability.configure(self.settings)  # SLOW_ACTION_MS
+        observability.mask_logs(self.settings.masker)  # log records of the eliza_nb tree
         #: Called with every finished ActionResult (the dashboard widget refreshes on it).
         self.run_listeners: list[Callable[[ActionResult], Any]] = self.dispatcher.listeners
         self.loop = MessageLoop(

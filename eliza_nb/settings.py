@@ -7,6 +7,7 @@ environment (and a ``.env`` file read once), then the defaults of registered plu
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from collections.abc import Iterable, Mapping
@@ -36,7 +37,8 @@ class Masker:
     """Replaces every known secret value with ``'***'``, in text and inside data.
 
     A secret is known by its ``str()`` form (an int secret too: ``493817``), when that is at
-    least four characters long; the longest is replaced first, so a secret that contains another
+    least four characters long, and by that form as ``repr()`` and JSON escape it; the longest
+    is replaced first, so a secret that contains another
     is masked whole. Masking returns the very object it was given when there was nothing to
     mask, so it costs one check while no secret is known.
 
@@ -57,7 +59,9 @@ class Masker:
         text = _secret_text(value)
         if text is None or len(text) < _MIN_SECRET_LEN or text in self._values:
             return
-        self._values.add(text)
+        # Also as repr() and JSON write it: a handler that formats a secret with !r, or
+        # json.dumps, escapes its quotes and backslashes, and the raw form is no longer there.
+        self._values.update({text, repr(text)[1:-1], json.dumps(text)[1:-1]})
         ordered = sorted(self._values, key=len, reverse=True)
         self._pattern = re.compile("|".join(re.escape(v) for v in ordered))
 

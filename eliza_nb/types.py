@@ -164,10 +164,18 @@ class State(BaseModel):
         return self._masker.mask(text) if self._masker is not None else text
 
     def __repr__(self) -> str:
-        return self.mask(super().__repr__())
+        return BaseModel.__repr__(self._shown())
 
     def __str__(self) -> str:
-        return self.mask(super().__str__())
+        return BaseModel.__str__(self._shown())
+
+    def _shown(self) -> State:
+        """This state with its values and text masked *before* repr escapes quotes in them."""
+        masker = self._masker
+        if masker is None or not masker:
+            return self
+        update = {"values": masker.mask_value(self.values), "text": masker.mask(self.text)}
+        return self.model_copy(update=update)
 
     def _repr_html_(self) -> str:
         from eliza_nb.reprs import state_html
