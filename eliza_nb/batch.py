@@ -166,7 +166,7 @@ class BatchInputs:
         return text, {k: item[k] for k in self.keys if k in item}
 
 
-class _Rows:
+class BatchRows:
     """The output columns, filled by position as runs finish (None: not run yet)."""
 
     __slots__ = ("data", "duration_ms", "error_code", "error_message", "run_id", "success", "text")
@@ -196,7 +196,7 @@ class _Rows:
         self.error_code[pos] = code
         self.error_message[pos] = message
 
-    def paste(self, start: int, part: _Rows, run_ids: list[int | None]) -> None:
+    def paste(self, start: int, part: BatchRows, run_ids: list[int | None]) -> None:
         """Copy a partition's rows to ``start:``, with its run ids renumbered."""
         stop = start + len(part.success)
         for name in ("success", "text", "data", "error_code", "error_message", "duration_ms"):
@@ -204,7 +204,7 @@ class _Rows:
         self.run_id[start:stop] = run_ids
 
 
-class _Control:
+class RunControl:
     """Stops a batch: a flag the workers check before each input, and the tasks to cancel."""
 
     __slots__ = ("loop", "stopped", "tasks")
@@ -242,7 +242,7 @@ class _Control:
 
 
 @contextlib.contextmanager
-def interrupt_stops(control: _Control) -> Iterator[None]:
+def interrupt_stops(control: RunControl) -> Iterator[None]:
     """While inside, the first SIGINT (Ctrl-C, the notebook's stop button) stops ``control``.
 
     Installed only in the main thread over Python's default handler; the previous handler is
@@ -265,7 +265,9 @@ def interrupt_stops(control: _Control) -> Iterator[None]:
         signal.signal(signal.SIGINT, previous)
 
 
-class _NoBar:
+class NoBar:
+    """A progress bar that draws nothing (``progress=False``, Dask workers)."""
+
     def update(self, n: int = 1) -> None:
         pass
 
@@ -276,7 +278,7 @@ class _NoBar:
 def progress_bar(total: int, enabled: bool, desc: str) -> Any:
     """A ``tqdm.auto`` bar (a widget in notebooks, text in terminals), or a no-op one."""
     if not enabled:
-        return _NoBar()
+        return NoBar()
     from tqdm.auto import tqdm
 
     return tqdm(total=total, desc=desc, unit="row", dynamic_ncols=True)
@@ -287,11 +289,11 @@ async def _worker(
     action: Action,
     plugin: str,
     rows: Iterator[tuple[int, Any, Any]],
-    out: _Rows,
+    out: BatchRows,
     timeout: float | None,
     room_id: str | None,
     bar: Any,
-    control: _Control,
+    control: RunControl,
 ) -> None:
     to_memory, mask, run = runtime.to_memory, runtime.settings.masker.mask, runtime.dispatcher.run
     for done, (pos, message, options) in enumerate(rows, 1):
@@ -320,11 +322,11 @@ async def run_rows(
     timeout: float | None,
     room_id: str | None,
     bar: Any,
-) -> tuple[_Rows, bool]:
+) -> tuple[BatchRows, bool]:
     """Run every input through a pool of ``concurrency`` workers; (rows, interrupted)."""
-    out = _Rows(len(inputs))
+    out = BatchRows(len(inputs))
     rows = inputs.rows()
-    control = _Control()
+    control = RunControl()
     control.tasks = [
         asyncio.ensure_future(
             _worker(runtime, action, plugin, rows, out, timeout, room_id, bar, control)
@@ -437,7 +439,7 @@ async def _run_here(
     return to_frame(batch.labels, out, action=action.name, interrupted=interrupted)
 
 
-def to_frame(labels: Any, out: _Rows, *, action: str, interrupted: bool) -> pd.DataFrame:
+def to_frame(labels: Any, out: BatchRows, *, action: str, interrupted: bool) -> pd.DataFrame:
     """The result frame of a batch: finished rows only, in input order."""
     import numpy as np
     import pandas as pd

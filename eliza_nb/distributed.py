@@ -45,9 +45,9 @@ from typing import TYPE_CHECKING, Any
 
 from eliza_nb.batch import (
     BatchInputs,
-    _Control,
-    _NoBar,
-    _Rows,
+    BatchRows,
+    NoBar,
+    RunControl,
     interrupt_stops,
     progress_bar,
     run_rows,
@@ -69,7 +69,7 @@ _PARTS_PER_THREAD = 4
 _local = threading.local()
 
 # What one partition sends back: its rows, run records, error records, custom metric records.
-PartResult = tuple[_Rows, list[RunRow], list[ErrorRow], list[tuple[float, str, str, float]]]
+PartResult = tuple[BatchRows, list[RunRow], list[ErrorRow], list[tuple[float, str, str, float]]]
 
 
 @dataclass
@@ -143,7 +143,7 @@ def run_partition(
             concurrency=concurrency,
             timeout=timeout,
             room_id=room_id,
-            bar=_NoBar(),
+            bar=NoBar(),
         )
     )
     metrics = runtime.metrics
@@ -223,7 +223,7 @@ async def run_dask(
         raise ValidationError(
             f"partitions must be a positive int, got {partitions!r}", field="partitions"
         )
-    out = _Rows(len(inputs))
+    out = BatchRows(len(inputs))
     interrupted = False
     if len(inputs):
         parts = bounds(len(inputs), partitions or _PARTS_PER_THREAD * await cluster.threads())
@@ -243,7 +243,7 @@ async def _run_parts(
     action: str,
     inputs: BatchInputs,
     parts: list[tuple[int, int]],
-    out: _Rows,
+    out: BatchRows,
     bar: Any,
     options: tuple[Any, ...],
 ) -> bool:
@@ -265,7 +265,7 @@ async def _run_parts(
         client.submit(run_partition, spec, token, action, piece, *options, pure=False)
         for piece in pieces
     ]
-    control = _Control()
+    control = RunControl()
     control.tasks = [asyncio.ensure_future(_collect(runtime, cluster, futures, parts, out, bar))]
     try:
         with interrupt_stops(control):
@@ -281,7 +281,7 @@ async def _collect(
     cluster: _Cluster,
     futures: list[Any],
     parts: list[tuple[int, int]],
-    out: _Rows,
+    out: BatchRows,
     bar: Any,
 ) -> None:
     """Take each partition as it finishes: paste its rows, absorb its records."""
