@@ -37,8 +37,11 @@ def new_id() -> uuid.UUID:
     # UUID.__init__ re-validates its argument; the int here is in range by construction.
     value = _new(uuid.UUID)
     _set_uuid_int(value, (_ID_BASE + next(_ID_COUNTER)) & _MASK128)
-    _set_uuid_safe(value, uuid.SafeUUID.unknown)
+    _set_uuid_safe(value, _UNKNOWN)
     return value
+
+
+_UNKNOWN = uuid.SafeUUID.unknown  # an enum member read once: each read costs a Python call
 
 
 def _utcnow() -> datetime:
@@ -216,7 +219,6 @@ class ActionResult:
     """
 
     __slots__ = (
-        "_started",
         "action",
         "data",
         "duration_ms",
@@ -224,6 +226,7 @@ class ActionResult:
         "plugin",
         "responses",
         "run_id",
+        "started",
         "success",
         "text",
     )
@@ -249,18 +252,14 @@ class ActionResult:
         self.data = data
         self.responses: list[Content] = responses if responses is not None else []
         self.error = error
-        self._started = started
+        #: Epoch seconds (UTC) the run started: the ``started`` column of the run records.
+        self.started = started
         self.duration_ms = duration_ms
-
-    @property
-    def started(self) -> float:
-        """Epoch seconds (UTC) the run started: the ``started`` column of the run records."""
-        return self._started
 
     @property
     def started_at(self) -> datetime:
         """UTC time the run started."""
-        return datetime.fromtimestamp(self._started, UTC)
+        return datetime.fromtimestamp(self.started, UTC)
 
     @property
     def error_code(self) -> str | None:
