@@ -279,9 +279,8 @@ class Dispatcher:
             result.error = info = recorder.failure(
                 result.run_id, result.plugin, result.action, info
             )
-            log.warning(
-                "%s.%s failed [%s]: %s", result.plugin, result.action, info.code, info.message
-            )
+            where = f"{result.plugin}.{result.action}" if result.plugin else result.action
+            log.warning("%s failed [%s]: %s", where, info.code, info.message)
         if duration > self.slow_ms:
             observability.warn_slow(result.plugin, result.action, duration, self.slow_ms)
         for listener in self.listeners:
