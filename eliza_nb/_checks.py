@@ -15,6 +15,7 @@ frame, a handler or a log line, so a bad value gives the same one-line ``Validat
 from __future__ import annotations
 
 import math
+import numbers
 import uuid
 from collections.abc import Mapping
 from datetime import datetime
@@ -122,12 +123,12 @@ def int_arg(value: Any, field: str, minimum: int = 0) -> int:
 
 
 def number_arg(value: Any, field: str) -> float:
-    """``value`` as a float, if it is a finite real number (an int or a float, not a bool).
+    """``value`` as a float, if it is a finite real number (int, float, numpy's; not a bool).
 
     Raises:
         ValidationError: anything else (nan and the infinities included).
     """
-    if isinstance(value, bool) or not isinstance(value, int | float):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise _wrong(field, "a finite number", value)
     try:
         number = float(value)
