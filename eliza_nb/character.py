@@ -82,6 +82,10 @@ class Character(BaseModel):
             raise ValidationError(
                 f"Character file {p.name} is not valid JSON: {exc}", field="file"
             ) from None
+        except RecursionError:
+            raise ValidationError(
+                f"Character file {p.name} nests too deeply to be read", field="file"
+            ) from None
         return cls.from_dict(raw, source=p.name)
 
     @classmethod

@@ -15,6 +15,7 @@ from typing import Any
 
 from dotenv import dotenv_values
 
+from eliza_nb._checks import check_nesting
 from eliza_nb.errors import ValidationError
 
 __all__ = ["MASK", "Masker", "Settings", "is_secret_key"]
@@ -90,8 +91,9 @@ class Settings:
             )
         if explicit is not None and not all(isinstance(k, str) for k in explicit):
             raise ValidationError("settings keys must be strings", field="settings")
-        self.explicit: dict[str, Any] = dict(explicit or {})
-        char = dict(character_settings or {})
+        # Masking and snapshots walk every value: a cycle or a deep nest is refused here.
+        self.explicit: dict[str, Any] = check_nesting(dict(explicit or {}), "settings")
+        char = check_nesting(dict(character_settings or {}), "character settings")
         secrets = char.pop("secrets", None) or {}
         self.character_secrets: dict[str, Any] = dict(secrets)
         self.character: dict[str, Any] = char
@@ -141,10 +143,15 @@ class Settings:
         return value
 
     def set(self, key: str, value: Any) -> None:
-        """Set an explicit setting (the top layer)."""
+        """Set an explicit setting (the top layer).
+
+        Raises:
+            ValidationError: ``key`` is not a non-empty string, or ``value`` contains itself or
+                nests lists and dicts more than 100 deep (masking walks every value).
+        """
         if not isinstance(key, str) or not key:
             raise ValidationError("setting keys must be non-empty strings", field="key")
-        self.explicit[key] = value
+        self.explicit[key] = check_nesting(value, "value")
         self._seen(key, value)
 
     def mark_secret(self, keys: Iterable[str]) -> None:
