@@ -27,6 +27,7 @@ from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
 from eliza_nb import observability
+from eliza_nb._checks import shown
 from eliza_nb.errors import (
     ActionNotFoundError,
     ActionTimeoutError,
@@ -296,7 +297,7 @@ def check_timeout(timeout: float | None) -> float | None:
         or not 0 < timeout < math.inf
     ):
         raise ValidationError(
-            f"timeout must be a positive number of seconds, got {timeout!r}", field="timeout"
+            f"timeout must be a positive number of seconds, got {shown(timeout)}", field="timeout"
         )
     return timeout
 

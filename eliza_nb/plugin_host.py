@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Collection, Iterable
 from typing import TYPE_CHECKING, Any
 
 from eliza_nb._calls import call_hook
+from eliza_nb._checks import printable, shown
 from eliza_nb.errors import Code, ConfigurationError, PluginError, ValidationError
 from eliza_nb.events import EventType
 from eliza_nb.handler_output import error_info
@@ -233,7 +234,9 @@ class PluginHost:
         plugin = self.registry.plugins.get(name) if isinstance(name, str) else None
         if plugin is None:
             known = ", ".join(sorted(self.registry.plugins)) or "none"
-            raise PluginError(f"No plugin named {name!r} (registered: {known})", plugin=str(name))
+            raise PluginError(
+                f"No plugin named {shown(name)} (registered: {known})", plugin=printable(name)
+            )
         return plugin
 
     def get_service(self, service_type: str | type[Service]) -> Any:

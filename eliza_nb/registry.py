@@ -11,6 +11,7 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
+from eliza_nb._checks import shown
 from eliza_nb.errors import PluginError, ValidationError
 from eliza_nb.plugin import Action, Evaluator, Plugin, Provider, Service
 
@@ -92,7 +93,7 @@ class Registry:
         for client in plugin.clients:
             if not callable(getattr(client, "start", None)):
                 raise ValidationError(
-                    f"Plugin {plugin.name!r}: field 'clients' holds {client!r}; expected a "
+                    f"Plugin {plugin.name!r}: field 'clients' holds {shown(client)}; expected a "
                     "Client instance (with async start(runtime) and stop())",
                     field="clients",
                     plugin=plugin.name,
@@ -101,7 +102,7 @@ class Registry:
             cls = svc if isinstance(svc, type) else type(svc)
             if not (isinstance(cls, type) and issubclass(cls, Service)) or not cls.service_type:
                 raise ValidationError(
-                    f"Plugin {plugin.name!r}: field 'services' holds {svc!r}; expected a "
+                    f"Plugin {plugin.name!r}: field 'services' holds {shown(svc)}; expected a "
                     "Service subclass (or instance) with a service_type",
                     field="services",
                     plugin=plugin.name,

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from eliza_nb import observability
+from eliza_nb._checks import shown
 from eliza_nb.character import Character
 from eliza_nb.dispatcher import Dispatcher, check_timeout
 from eliza_nb.errors import ModelNotFoundError, ValidationError
@@ -301,7 +302,7 @@ class AgentRuntime:
         """Serve ``model_type`` with ``handler(runtime, params)``, outside any plugin."""
         if not callable(handler):
             raise ValidationError(
-                f"model handler must be callable, got {handler!r}", field="handler"
+                f"model handler must be callable, got {shown(handler)}", field="handler"
             )
         self.models.add(model_type, handler, plugin, priority)
 
