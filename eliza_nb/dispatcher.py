@@ -107,6 +107,7 @@ class Dispatcher:
         Raises:
             ActionNotFoundError: no such action (the closest names are suggested).
             ValidationError: ``name`` is not a string.
+            ElizaError: the runtime is closed (code ``RUNTIME_CLOSED``).
         """
         if not isinstance(name, str):
             raise ValidationError(
@@ -114,6 +115,7 @@ class Dispatcher:
             )
         entry = self.registry.find(name)
         if entry is None:
+            self.registry.require_open()  # a closed runtime has no actions: say why
             raise ActionNotFoundError(name, self.registry.suggest(name), len(self.registry.actions))
         return entry
 

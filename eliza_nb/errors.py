@@ -22,9 +22,10 @@ Every error the library raises derives from :class:`ElizaError` and carries a st
     └── BaselineDriftError    BASELINE_DRIFT       results drifted from a stored baseline; also
                                                    an AssertionError (``eliza_nb.regression``)
 
-``VALIDATION_FAILED`` is a result code, not an exception: an action whose ``validate`` says no
-returns ``success=False`` with that code. Every code the library writes is named once, in
-:class:`Code`; the exception classes take theirs from it.
+A closed runtime raises ``ElizaError`` with code ``RUNTIME_CLOSED`` from what would run, store
+or register something. ``VALIDATION_FAILED`` is a result code, not an exception: an action
+whose ``validate`` says no returns ``success=False`` with that code. Every code the library
+writes is named once, in :class:`Code`; the exception classes take theirs from it.
 """
 
 from __future__ import annotations
@@ -76,6 +77,8 @@ class Code:
     MODEL_ERROR: Final = "MODEL_ERROR"
     #: An embedding model failed while a memory was stored.
     EMBEDDING_ERROR: Final = "EMBEDDING_ERROR"
+    #: The runtime was closed: it runs, stores and registers nothing more.
+    RUNTIME_CLOSED: Final = "RUNTIME_CLOSED"
 
 
 class ElizaError(Exception):

@@ -78,7 +78,9 @@ class MessageLoop:
 
         Raises:
             ValidationError: the message is of another type or malformed (the field is named).
+            ElizaError: the runtime is closed (code ``RUNTIME_CLOSED``).
         """
+        self.registry.require_open()
         if room_id is not None:
             room_id = room_arg(room_id)
         if user_id != "user":
@@ -256,7 +258,7 @@ def _validated(model: type[M], fields: dict[str, Any]) -> M:
     try:
         return model.model_validate(fields)
     except PydanticValidationError as exc:
-        raise from_pydantic(exc, "message", field="message") from None
+        raise from_pydantic(exc, "message is malformed", field="message") from None
     except Exception as exc:  # a validator that raised something pydantic does not wrap
         problem = " ".join(printable(exc).split())
         raise ValidationError(

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from eliza_nb._checks import shown
-from eliza_nb.errors import PluginError, ValidationError
+from eliza_nb.errors import Code, ElizaError, PluginError, ValidationError
 from eliza_nb.plugin import Action, Evaluator, Plugin, Provider, Service
 
 __all__ = ["Registry"]
@@ -42,10 +42,25 @@ class Registry:
         self.evaluators: list[tuple[Evaluator, str]] = []
         self._text_pattern: re.Pattern[str] | None = None
         self._by_phrase: dict[str, tuple[Action, str]] = {}
+        #: True once the owning runtime is closed: nothing is registered or run any more.
+        self.closed = False
+
+    def require_open(self) -> None:
+        """Raise if the runtime is closed: the one check of every run, message and registration.
+
+        Raises:
+            ElizaError: code ``RUNTIME_CLOSED``.
+        """
+        if self.closed:
+            raise ElizaError(
+                "This runtime is closed: create a new AgentRuntime (in a notebook: %eliza reset).",
+                code=Code.RUNTIME_CLOSED,
+            )
 
     # -- checks -------------------------------------------------------------------------
     def check(self, plugin: Plugin) -> None:
         """Raise if ``plugin`` is malformed or clashes with another registered plugin."""
+        self.require_open()
         if not isinstance(plugin, Plugin):
             raise ValidationError(
                 f"register_plugin expects a Plugin, got {type(plugin).__name__}", field="plugin"

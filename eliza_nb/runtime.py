@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from eliza_nb import observability
-from eliza_nb._checks import shown
+from eliza_nb._checks import mapping_arg, shown
 from eliza_nb.character import Character
 from eliza_nb.dispatcher import Dispatcher, check_timeout
 from eliza_nb.errors import ModelNotFoundError, ValidationError
@@ -113,7 +113,6 @@ class AgentRuntime:
             self.metrics, self.store, self.registry, self.settings, self.agent_id
         )
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._closed = False
 
     @property
     def default_timeout(self) -> float | None:
@@ -286,6 +285,7 @@ class AgentRuntime:
         """
         entry = self.models.resolve(model_type)
         if entry is None:
+            self.registry.require_open()  # a closed runtime serves no model: say why
             key = model_key(model_type)
             served = ", ".join(self.models.types()) or "none"
             raise ModelNotFoundError(
@@ -294,7 +294,7 @@ class AgentRuntime:
                 "eliza_nb.plugins.openai_compat.plugin.",
                 details={"model_type": key, "served": self.models.types()},
             )
-        return await call_model(self, entry, {**(params or {}), **kwargs})
+        return await call_model(self, entry, {**mapping_arg(params, "params"), **kwargs})
 
     def register_model(
         self, model_type: str, handler: ModelHandler, *, plugin: str = "local", priority: int = 0
@@ -315,8 +315,15 @@ class AgentRuntime:
         return self.events.on(event, handler)
 
     async def emit(self, event: str, payload: Mapping[str, Any] | None = None) -> None:
-        """Emit an event to its handlers (a failing handler is logged, never raised)."""
-        await self.events.emit(event, payload)
+        """Emit an event to its handlers (a failing handler is logged, never raised).
+
+        Raises:
+            ValidationError: ``event`` is not a name, or ``payload`` not a dict with string keys.
+        """
+        data = mapping_arg(payload, "payload")
+        if not all(isinstance(key, str) for key in data):
+            raise ValidationError("payload keys must be strings", field="payload")
+        await self.events.emit(event, data)
 
     def events_frame(self, last: int | None = None) -> pd.DataFrame:
         """The last events: ``seq, timestamp, event, handlers, failures, payload``."""
@@ -332,7 +339,9 @@ class AgentRuntime:
 
         Raises:
             PluginError: ``plugin`` is not registered.
+            ValidationError: ``timeout`` is not a positive, finite number of seconds.
         """
+        check_timeout(timeout)
         plugins = (
             list(self.registry.plugins.values())
             if plugin is None
@@ -425,16 +434,20 @@ class AgentRuntime:
     @property
     def closed(self) -> bool:
         """True once :meth:`close` (or :meth:`aclose`) has run."""
-        return self._closed
+        return self.registry.closed
 
     async def aclose(self) -> None:
-        """Unload every plugin (``on_unload``, services and clients stopped), close the store."""
-        if self._closed:
+        """Unload every plugin (``on_unload``, services and clients stopped), close the store.
+
+        Afterwards what would run, store or register something raises ``ElizaError`` with code
+        ``RUNTIME_CLOSED``; the frames of this session can still be read.
+        """
+        if self.registry.closed:
             return
         await self.host.unload_all()
         self.metrics.close()  # the last run records, then the session's end
         self.store.close()
-        self._closed = True
+        self.registry.closed = True
 
     def close(self) -> None:
         """Blocking twin of :meth:`aclose`; also closes the runtime's private loop."""
