@@ -4,8 +4,9 @@ A public method checks what it was given with these before anything reaches the 
 frame, a handler or a log line, so a bad value gives the same one-line ``ValidationError``
 (naming the argument) whichever entry it came through:
 
-- :func:`shown` and :func:`printable` render any value for a message, never raising (an
-  object whose ``repr``/``str`` raises, or a value too deep to render, gets a placeholder);
+- :func:`shown`, :func:`printable` and :func:`one_line` render any value for a message, never
+  raising (an object whose ``repr``/``str`` raises, or one too deep to render, gets a
+  placeholder);
 - :func:`text_arg`, :func:`room_arg`, :func:`int_arg`, :func:`number_arg`, :func:`time_arg`
   and :func:`mapping_arg` check one argument of that kind;
 - :func:`check_text` refuses lone surrogates, :func:`check_nesting` cycles and deep nesting;
@@ -32,6 +33,7 @@ __all__ = [
     "int_arg",
     "mapping_arg",
     "number_arg",
+    "one_line",
     "printable",
     "pydantic_problem",
     "room_arg",
@@ -62,6 +64,11 @@ def printable(value: Any) -> str:
         return str(value)
     except Exception as exc:
         return f"<{type(value).__name__}: unprintable ({type(exc).__name__})>"
+
+
+def one_line(value: Any) -> str:
+    """:func:`printable` with every run of whitespace (newlines too) made one space."""
+    return " ".join(printable(value).split())
 
 
 def check_text(text: str, field: str) -> str:

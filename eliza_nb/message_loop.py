@@ -17,7 +17,14 @@ from pydantic import ValidationError as PydanticValidationError
 
 from eliza_nb import agent
 from eliza_nb._calls import call_hook
-from eliza_nb._checks import check_text, from_pydantic, printable, room_arg, text_arg
+from eliza_nb._checks import (
+    check_text,
+    from_pydantic,
+    one_line,
+    printable,
+    room_arg,
+    text_arg,
+)
 from eliza_nb.errors import Code, ValidationError
 from eliza_nb.events import EventType
 from eliza_nb.handler_output import Callback, error_info
@@ -260,9 +267,8 @@ def _validated(model: type[M], fields: dict[str, Any]) -> M:
     except PydanticValidationError as exc:
         raise from_pydantic(exc, "message is malformed", field="message") from None
     except Exception as exc:  # a validator that raised something pydantic does not wrap
-        problem = " ".join(printable(exc).split())
         raise ValidationError(
-            f"message is malformed: {type(exc).__name__}: {problem}", field="message"
+            f"message is malformed: {type(exc).__name__}: {one_line(exc)}", field="message"
         ) from None
 
 
