@@ -257,7 +257,7 @@ def _state(ctx: Context, args: argparse.Namespace) -> Any:
     arg("obj"),
 )
 def _register(ctx: Context, args: argparse.Namespace) -> Any:
-    items = registrables(resolve(ctx.shell.user_ns, args.obj))
+    items = registrables(resolve(ctx.shell.user_ns, args.obj), args.obj)
     for item in items:
         ctx.wait(register_one(ctx.runtime, item))
     names = [i.name if isinstance(i, Plugin) else LOCAL_PLUGIN for i in items]
