@@ -15,7 +15,8 @@ Every error the library raises derives from :class:`ElizaError` and carries a st
     ├── ActionTimeoutError    TIMEOUT              a handler ran past its timeout
     ├── ActionCancelledError  CANCELLED            a run was cancelled (interrupt, task cancel)
     ├── ApiError              API_ERROR            a remote API failed (for plugin authors)
-    ├── StoreError            STORE_ERROR          the memory database cannot be used
+    ├── StoreError            STORE_ERROR          the memory database (or a baseline file)
+    │                                              cannot be used
     ├── ModelNotFoundError    MODEL_NOT_FOUND      no plugin serves the requested model type
     ├── SecretError           SECRET_ERROR         no key, a bad key, or a tampered secret
     │                                              (in ``eliza_nb.secrets``)
@@ -219,7 +220,8 @@ class ApiError(ElizaError):
 
 
 class StoreError(ElizaError):
-    """The memory database cannot be opened, read or written."""
+    """The memory database, or a file the library keeps (a baseline), cannot be opened, read
+    or written."""
 
     default_code: ClassVar[str] = Code.STORE_ERROR
 
