@@ -166,8 +166,13 @@ class ModelRegistry:
         self._entries.remove_owner(name)
 
     def resolve(self, model_type: str) -> ModelEntry | None:
-        """The entry that serves ``model_type`` (highest priority), or None."""
-        entries = self._entries.get(model_type) or self._entries.get(model_key(model_type))
+        """The entry that serves ``model_type`` (highest priority), or None.
+
+        Raises:
+            ValidationError: ``model_type`` is not a name.
+        """
+        exact = self._entries.get(model_type) if isinstance(model_type, str) else None
+        entries = exact or self._entries.get(model_key(model_type))
         return entries[0] if entries else None
 
     def has(self, model_type: str) -> bool:
