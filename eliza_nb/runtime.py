@@ -17,12 +17,12 @@ It also owns the blocking twins (``run_sync``, ``run``) and closing.
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from eliza_nb import observability
+from eliza_nb._blocking import run_blocking
 from eliza_nb._checks import mapping_arg, shown
 from eliza_nb.character import Character
 from eliza_nb.dispatcher import Dispatcher, check_timeout
@@ -406,25 +406,28 @@ class AgentRuntime:
         return self.reports.snapshot()
 
     # -- blocking twins -----------------------------------------------------------------
-    def run_sync(self, awaitable: Coroutine[Any, Any, T] | Awaitable[T]) -> T:
+    def run_sync(
+        self,
+        awaitable: Coroutine[Any, Any, T] | Awaitable[T],
+        *,
+        interruptible: bool | None = None,
+    ) -> T:
         """Run a runtime coroutine to completion from sync code (script, test or kernel cell).
 
         In a plain script it uses the runtime's own event loop; inside a running loop patched by
         nest-asyncio (the kernel, after ``%load_ext eliza_nb``) it runs in place; inside another
         running loop it runs in a worker thread with a loop of its own.
+
+        In a kernel (or with ``interruptible=True``) an interrupt cancels the run, which is
+        recorded as ``CANCELLED``, and raises ``ActionCancelledError`` (one line in IPython);
+        a script gets Python's ``KeyboardInterrupt``.
         """
-        try:
-            running = asyncio.get_running_loop()
-        except RuntimeError:
-            running = None
-        if running is None:
-            if self._loop is None or self._loop.is_closed():
-                self._loop = asyncio.new_event_loop()
-            return self._loop.run_until_complete(awaitable)
-        if getattr(running, "_nest_patched", False):
-            return running.run_until_complete(awaitable)
-        with concurrent.futures.ThreadPoolExecutor(1) as pool:
-            return pool.submit(asyncio.run, _as_coroutine(awaitable)).result()
+        return run_blocking(awaitable, self._own_loop, interruptible=interruptible)
+
+    def _own_loop(self) -> asyncio.AbstractEventLoop:
+        if self._loop is None or self._loop.is_closed():
+            self._loop = asyncio.new_event_loop()
+        return self._loop
 
     def run(self, action: str, message: Any = None, **kwargs: Any) -> ActionResult:
         """Blocking twin of :meth:`execute_action` (same arguments)."""
@@ -498,7 +501,3 @@ def _store(database: str | Path | MemoryStore) -> MemoryStore:
             field="database",
         )
     return database
-
-
-async def _as_coroutine(awaitable: Awaitable[T]) -> T:
-    return await awaitable
