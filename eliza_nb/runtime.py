@@ -283,6 +283,7 @@ class AgentRuntime:
             ModelNotFoundError: no registered plugin serves that model type.
             Whatever the handler raises.
         """
+        params = {**mapping_arg(params, "params"), **kwargs}
         entry = self.models.resolve(model_type)
         if entry is None:
             self.registry.require_open()  # a closed runtime serves no model: say why
@@ -294,7 +295,7 @@ class AgentRuntime:
                 "eliza_nb.plugins.openai_compat.plugin.",
                 details={"model_type": key, "served": self.models.types()},
             )
-        return await call_model(self, entry, {**mapping_arg(params, "params"), **kwargs})
+        return await call_model(self, entry, params)
 
     def register_model(
         self, model_type: str, handler: ModelHandler, *, plugin: str = "local", priority: int = 0
