@@ -171,6 +171,21 @@ def test_a_cyclic_or_deep_setting_is_refused_and_the_session_goes_on(
     assert rt.snapshot()["settings"]["MODE"] == _deep(50)
 
 
+@pytest.mark.parametrize(
+    ("key", "value", "field"), [("k\ud800", "v", "key"), ("k", "\udfff", "value")]
+)
+def test_a_setting_with_a_lone_surrogate_is_refused(
+    eliza_shell: Any, key: str, value: str, field: str
+) -> None:
+    from eliza_nb import get_runtime
+
+    with pytest.raises(ValidationError) as info:
+        eliza_shell.run_line_magic("eliza", f"set {key}={value}")
+    assert info.value.field == field and "\n" not in str(info.value)
+    assert list(eliza_shell.run_line_magic("eliza", "settings")["key"]) == []
+    _refused(get_runtime(), lambda: AgentRuntime(settings={key: value}, use_env=False), "settings")
+
+
 # -- timeouts and values that cannot print themselves ------------------------------------------
 @pytest.mark.parametrize("timeout", [math.nan, math.inf, -1, 0, True, "5", Unprintable()])
 def test_a_bad_timeout_is_named(rt: AgentRuntime, timeout: Any) -> None:
