@@ -40,6 +40,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
+from eliza_nb._checks import shown
 from eliza_nb.errors import Code, ElizaError, ModelNotFoundError
 from eliza_nb.handler_output import error_info
 from eliza_nb.models import ModelEntry, call_model
@@ -330,18 +331,11 @@ def _failure(entry: ModelEntry, exc: Exception, limit: float, answer: Any) -> Er
             error_type="DecisionParseError",
             message=(
                 f"{entry.model_type} of {entry.plugin} gave an answer that cannot be parsed "
-                f"({exc}): {_printable(answer)[:200]}"
+                f"({exc}): {shown(answer, 200)}"
             ),
         )
     code = exc.code if isinstance(exc, ElizaError) else Code.MODEL_ERROR
     return error_info(exc, code=code)
-
-
-def _printable(answer: Any) -> str:
-    try:
-        return repr(answer)
-    except Exception:  # an answer whose repr raises is still reported
-        return f"<{type(answer).__name__}>"
 
 
 def _apology(info: ErrorInfo) -> str:

@@ -36,6 +36,7 @@ import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from eliza_nb._checks import shown
 from eliza_nb.dispatcher import check_timeout
 from eliza_nb.errors import ElizaError, ValidationError
 from eliza_nb.types import ActionResult
@@ -341,12 +342,12 @@ async def run_rows(
 def _check_args(concurrency: int, timeout: float | None, backend: str) -> None:
     if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
         raise ValidationError(
-            f"concurrency must be a positive int, got {concurrency!r}", field="concurrency"
+            f"concurrency must be a positive int, got {shown(concurrency)}", field="concurrency"
         )
     check_timeout(timeout)
     if backend not in BACKENDS:
         raise ValidationError(
-            f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}", field="backend"
+            f"backend must be one of {', '.join(BACKENDS)}, got {shown(backend)}", field="backend"
         )
 
 

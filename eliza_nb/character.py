@@ -9,6 +9,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic import ValidationError as PydanticValidationError
 
+from eliza_nb._checks import from_pydantic
 from eliza_nb.errors import ConfigurationError, ValidationError
 
 __all__ = ["Character"]
@@ -81,6 +82,10 @@ class Character(BaseModel):
             raise ValidationError(
                 f"Character file {p.name} is not valid JSON: {exc}", field="file"
             ) from None
+        except RecursionError:
+            raise ValidationError(
+                f"Character file {p.name} nests too deeply to be read", field="file"
+            ) from None
         return cls.from_dict(raw, source=p.name)
 
     @classmethod
@@ -91,11 +96,7 @@ class Character(BaseModel):
         try:
             return cls.model_validate(raw)
         except PydanticValidationError as exc:
-            first = exc.errors()[0]
-            where = ".".join(str(p) for p in first["loc"]) or "character"
-            raise ValidationError(
-                f"{source}: field {where!r}: {first['msg']}", field=where
-            ) from None
+            raise from_pydantic(exc, source) from None
 
     def __repr__(self) -> str:
         return f"Character(name={self.name!r}, plugins={self.plugins!r})"

@@ -27,6 +27,7 @@ from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
 from eliza_nb import observability
+from eliza_nb._checks import shown
 from eliza_nb.errors import (
     ActionNotFoundError,
     ActionTimeoutError,
@@ -112,6 +113,7 @@ class Dispatcher:
         Raises:
             ActionNotFoundError: no such action (the closest names are suggested).
             ValidationError: ``name`` is not a string.
+            ElizaError: the runtime is closed (code ``RUNTIME_CLOSED``).
         """
         if not isinstance(name, str):
             raise ValidationError(
@@ -119,6 +121,7 @@ class Dispatcher:
             )
         entry = self.registry.find(name)
         if entry is None:
+            self.registry.require_open()  # a closed runtime has no actions: say why
             raise ActionNotFoundError(name, self.registry.suggest(name), len(self.registry.actions))
         return entry
 
@@ -303,7 +306,7 @@ def check_timeout(timeout: float | None) -> float | None:
         or not 0 < timeout < math.inf
     ):
         raise ValidationError(
-            f"timeout must be a positive number of seconds, got {timeout!r}", field="timeout"
+            f"timeout must be a positive number of seconds, got {shown(timeout)}", field="timeout"
         )
     return timeout
 

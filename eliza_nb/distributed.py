@@ -43,6 +43,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from eliza_nb._checks import shown
 from eliza_nb.batch import (
     BatchInputs,
     BatchRows,
@@ -221,7 +222,7 @@ async def run_dask(
     cluster = _Cluster(client)
     if partitions is not None and (not isinstance(partitions, int) or partitions < 1):
         raise ValidationError(
-            f"partitions must be a positive int, got {partitions!r}", field="partitions"
+            f"partitions must be a positive int, got {shown(partitions)}", field="partitions"
         )
     out = BatchRows(len(inputs))
     interrupted = False

@@ -15,16 +15,18 @@ Every error the library raises derives from :class:`ElizaError` and carries a st
     ├── ActionTimeoutError    TIMEOUT              a handler ran past its timeout
     ├── ActionCancelledError  CANCELLED            a run was cancelled (interrupt, task cancel)
     ├── ApiError              API_ERROR            a remote API failed (for plugin authors)
-    ├── StoreError            STORE_ERROR          the memory database cannot be used
+    ├── StoreError            STORE_ERROR          the memory database (or a baseline file)
+    │                                              cannot be used
     ├── ModelNotFoundError    MODEL_NOT_FOUND      no plugin serves the requested model type
     ├── SecretError           SECRET_ERROR         no key, a bad key, or a tampered secret
     │                                              (in ``eliza_nb.secrets``)
     └── BaselineDriftError    BASELINE_DRIFT       results drifted from a stored baseline; also
                                                    an AssertionError (``eliza_nb.regression``)
 
-``VALIDATION_FAILED`` is a result code, not an exception: an action whose ``validate`` says no
-returns ``success=False`` with that code. Every code the library writes is named once, in
-:class:`Code`; the exception classes take theirs from it.
+A closed runtime raises ``ElizaError`` with code ``RUNTIME_CLOSED`` from what would run, store
+or register something. ``VALIDATION_FAILED`` is a result code, not an exception: an action
+whose ``validate`` says no returns ``success=False`` with that code. Every code the library
+writes is named once, in :class:`Code`; the exception classes take theirs from it.
 """
 
 from __future__ import annotations
@@ -77,6 +79,8 @@ class Code:
     MODEL_ERROR: Final = "MODEL_ERROR"
     #: An embedding model failed while a memory was stored.
     EMBEDDING_ERROR: Final = "EMBEDDING_ERROR"
+    #: The runtime was closed: it runs, stores and registers nothing more.
+    RUNTIME_CLOSED: Final = "RUNTIME_CLOSED"
 
 
 class ElizaError(Exception):
@@ -217,7 +221,8 @@ class ApiError(ElizaError):
 
 
 class StoreError(ElizaError):
-    """The memory database cannot be opened, read or written."""
+    """The memory database, or a file the library keeps (a baseline), cannot be opened, read
+    or written."""
 
     default_code: ClassVar[str] = Code.STORE_ERROR
 

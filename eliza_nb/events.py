@@ -33,6 +33,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Protocol
 
 from eliza_nb._calls import accepted_arity
+from eliza_nb._checks import int_arg, shown
 from eliza_nb._handler_table import HandlerTable
 from eliza_nb._tables import UTC_NS, table
 from eliza_nb.errors import Code, ValidationError
@@ -90,7 +91,7 @@ def event_key(name: object) -> str:
     """
     if not isinstance(name, str) or not name.strip():
         raise ValidationError(
-            f"an event name must be an EventType or a string, got {name!r}", field="event"
+            f"an event name must be an EventType or a string, got {shown(name)}", field="event"
         )
     return str(name).strip().upper()
 
@@ -181,7 +182,7 @@ class EventEmitter:
         """Call ``handler(payload[, runtime])`` on every ``event``; returns the handler."""
         if not callable(handler):
             raise ValidationError(
-                f"an event handler must be callable, got {handler!r}", field="handler"
+                f"an event handler must be callable, got {shown(handler)}", field="handler"
             )
         listener = _Listener(handler, owner, accepted_arity(handler, 2))
         self._listeners.add(event_key(event), listener)
@@ -260,7 +261,12 @@ class EventEmitter:
 
         ``payload`` shows the payload's plain values (text, numbers, names) with secrets
         masked; objects such as messages and results are left out.
+
+        Raises:
+            ValidationError: ``last`` is not None or a non-negative int (0 shows them all).
         """
+        if last is not None:
+            int_arg(last, "last")
         records = list(self.history)[-last:] if last else list(self.history)
         mask = self._runtime.settings.masker.mask
         rows = [

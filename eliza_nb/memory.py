@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
+from eliza_nb._checks import int_arg, number_arg, room_arg, text_arg, time_arg
 from eliza_nb.errors import ValidationError
 from eliza_nb.handler_output import mask_memory
 from eliza_nb.models import ModelRuntime, ModelType, embed_memory, embed_text
@@ -79,11 +80,18 @@ class MemoryManager:
         start: datetime | None = None,
         end: datetime | None = None,
     ) -> list[Memory]:
-        """The ``count`` most recent memories of a room, oldest first."""
-        if not isinstance(count, int) or count < 0:
-            raise ValidationError("count must be a non-negative integer", field="count")
+        """The ``count`` most recent memories of a room, oldest first.
+
+        Raises:
+            ValidationError: ``room_id``, ``count``, ``start`` or ``end`` is of the wrong type
+                or out of range (the argument is named).
+        """
         return await self.store.get_memories(
-            str(room_id), table=self.table, count=count, start=start, end=end
+            room_arg(room_id),
+            table=self.table,
+            count=int_arg(count, "count"),
+            start=time_arg(start, "start"),
+            end=time_arg(end, "end"),
         )
 
     async def search_memories(
@@ -99,27 +107,57 @@ class MemoryManager:
 
         ``query`` ranks by similarity to its embedding when a ``TEXT_EMBEDDING`` model is
         registered, and falls back to a ``text`` search without one.
+
+        Raises:
+            ValidationError: none of ``text``, ``query`` and ``embedding`` is given, or an
+                argument is of the wrong type (``embedding``: a list of finite numbers).
         """
+        room = room_arg(room_id)
+        top_k = int_arg(top_k, "top_k")
+        if text is not None:
+            text_arg(text, "text")
+        if embedding is not None:
+            embedding = _embedding(embedding)
         if query is not None and embedding is None:
-            embedding = await embed_text(self.runtime, query)
+            embedding = await embed_text(self.runtime, text_arg(query, "query"))
             text = query if embedding is None else None
         if text is None and embedding is None:
             raise ValidationError("search_memories needs text=, query= or embedding=", field="text")
         return await self.store.search_memories(
-            str(room_id), table=self.table, text=text, embedding=embedding, top_k=top_k
+            room, table=self.table, text=text, embedding=embedding, top_k=top_k
         )
 
     async def count_memories(self, room_id: str | None = None) -> int:
         """How many memories a room (or the whole table) holds."""
-        return await self.store.count_memories(room_id, table=self.table)
+        room = None if room_id is None else room_arg(room_id)
+        return await self.store.count_memories(room, table=self.table)
 
     async def remove_memory(self, memory_id: uuid.UUID | str) -> bool:
-        """Delete one memory by id; True if it existed."""
+        """Delete one memory by id; True if it existed.
+
+        Raises:
+            ValidationError: ``memory_id`` is neither a UUID nor a string.
+        """
+        if not isinstance(memory_id, uuid.UUID):
+            memory_id = room_arg(memory_id, "memory_id")
         return await self.store.remove_memory(memory_id, table=self.table)
 
     async def remove_all_memories(self, room_id: str) -> int:
         """Delete every memory of a room; returns how many were deleted."""
-        return await self.store.remove_all_memories(str(room_id), table=self.table)
+        return await self.store.remove_all_memories(room_arg(room_id), table=self.table)
 
     def __repr__(self) -> str:
         return f"MemoryManager(table={self.table!r})"
+
+
+def _embedding(value: Any) -> list[float]:
+    """A query embedding: a non-empty list (or tuple, array) of finite numbers."""
+    if isinstance(value, str | bytes | Mapping) or not isinstance(value, Sequence) or not value:
+        items = getattr(value, "tolist", None)  # a numpy array
+        if not callable(items):
+            raise ValidationError(
+                f"embedding must be a non-empty list of numbers, got {type(value).__name__}",
+                field="embedding",
+            )
+        return _embedding(items())
+    return [number_arg(v, "embedding") for v in value]

@@ -11,12 +11,21 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import uuid
 from typing import TYPE_CHECKING, Any, TypeVar
+
+from pydantic import ValidationError as PydanticValidationError
 
 from eliza_nb import agent
 from eliza_nb._calls import call_hook
-from eliza_nb.errors import Code, ElizaError, ValidationError
+from eliza_nb._checks import (
+    check_text,
+    from_pydantic,
+    one_line,
+    printable,
+    room_arg,
+    text_arg,
+)
+from eliza_nb.errors import Code, ValidationError
 from eliza_nb.events import EventType
 from eliza_nb.handler_output import Callback, error_info
 from eliza_nb.types import ActionResult, Content, Memory, State, quick_message
@@ -76,12 +85,16 @@ class MessageLoop:
 
         Raises:
             ValidationError: the message is of another type or malformed (the field is named).
+            ElizaError: the runtime is closed (code ``RUNTIME_CLOSED``).
         """
+        self.registry.require_open()
         if room_id is not None:
-            room_id = _room_str(room_id)
+            room_id = room_arg(room_id)
+        if user_id != "user":
+            text_arg(user_id, "user_id")
         if message is None or isinstance(message, str):
             if message and not message.isascii():  # ASCII (the usual case) needs no check
-                _check_text(message, "text")
+                check_text(message, "text")
             # The hot path: a fresh message without validation (all fields are known good).
             return quick_message(message or "", user_id, self.agent_id, room_id or "default")
         if isinstance(message, Memory):
@@ -93,7 +106,7 @@ class MessageLoop:
                 fields["room_id"] = room_id
             return _check_memory(_validated(Memory, fields))
         content = _content(message)
-        _check_text(content.text, "text")
+        check_text(content.text, "text")
         return Memory(
             user_id=user_id, agent_id=self.agent_id, room_id=room_id or "default", content=content
         )
@@ -138,7 +151,7 @@ class MessageLoop:
                 if act.validate is None or await self.dispatcher.validate(act, msg, state):
                     usable.append(act.name)
             except Exception as exc:
-                shown = self.settings.masker.mask(_printable(exc))
+                shown = self.settings.masker.mask(printable(exc))
                 log.warning("validate of %s raised while composing state: %s", act.name, shown)
         return sorted(usable)
 
@@ -148,7 +161,7 @@ class MessageLoop:
             lines.append(f"# {self.character.name}")
             lines += [f"- {b}" for b in self.character.bio]
         for name, value in state.values.items():
-            lines.append(f"## {name}\n{self.settings.masker.mask(_printable(value))}")
+            lines.append(f"## {name}\n{self.settings.masker.mask(printable(value))}")
         if state.recent_messages:
             lines.append("## Recent messages")
             lines += [f"{m.user_id}: {m.content.text}" for m in state.recent_messages]
@@ -238,25 +251,6 @@ class MessageLoop:
             await value
 
 
-def _printable(value: Any) -> str:
-    """``str(value)``, or a placeholder when a value cannot print itself."""
-    try:
-        return str(value)
-    except Exception as exc:  # a broken __str__ must not break state composition
-        return f"<{type(value).__name__}: unprintable ({type(exc).__name__})>"
-
-
-def _room_str(room_id: Any) -> str:
-    if isinstance(room_id, uuid.UUID):
-        return str(room_id)
-    if not isinstance(room_id, str):
-        raise ValidationError(
-            f"room_id must be a string, got {type(room_id).__name__}", field="room_id"
-        )
-    _check_text(room_id, "room_id")
-    return room_id
-
-
 def _content(message: Any) -> Content:
     if isinstance(message, Content):
         return message
@@ -271,27 +265,16 @@ def _content(message: Any) -> Content:
 def _validated(model: type[M], fields: dict[str, Any]) -> M:
     try:
         return model.model_validate(fields)
-    except ElizaError:
-        raise
-    except Exception as exc:
-        raise ValidationError(f"message is malformed: {exc}", field="message") from None
-
-
-def _check_text(text: str, field: str) -> None:
-    """Reject lone surrogates: such text can be neither stored (UTF-8) nor sent to a notebook."""
-    if text.isascii():
-        return
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError as exc:
+    except PydanticValidationError as exc:
+        raise from_pydantic(exc, "message is malformed", field="message") from None
+    except Exception as exc:  # a validator that raised something pydantic does not wrap
         raise ValidationError(
-            f"message {field} is not valid Unicode: lone surrogate at position {exc.start}",
-            field=field,
+            f"message is malformed: {type(exc).__name__}: {one_line(exc)}", field="message"
         ) from None
 
 
 def _check_memory(memory: Memory) -> Memory:
     for field in ("room_id", "user_id", "agent_id"):
-        _check_text(getattr(memory, field), field)
-    _check_text(memory.content.text, "text")
+        check_text(getattr(memory, field), field)
+    check_text(memory.content.text, "text")
     return memory

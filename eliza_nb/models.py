@@ -27,6 +27,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Protocol
 
 from eliza_nb._calls import accepted_arity
+from eliza_nb._checks import shown
 from eliza_nb._handler_table import HandlerTable
 from eliza_nb._tables import table
 from eliza_nb.errors import Code, ValidationError
@@ -87,7 +88,7 @@ def model_key(value: object) -> str:
     """
     if not isinstance(value, str) or not value.strip():
         raise ValidationError(
-            f"a model type must be a ModelType or a name, got {value!r}", field="model_type"
+            f"a model type must be a ModelType or a name, got {shown(value)}", field="model_type"
         )
     return str(value).strip().upper()
 
@@ -165,8 +166,13 @@ class ModelRegistry:
         self._entries.remove_owner(name)
 
     def resolve(self, model_type: str) -> ModelEntry | None:
-        """The entry that serves ``model_type`` (highest priority), or None."""
-        entries = self._entries.get(model_type) or self._entries.get(model_key(model_type))
+        """The entry that serves ``model_type`` (highest priority), or None.
+
+        Raises:
+            ValidationError: ``model_type`` is not a name.
+        """
+        exact = self._entries.get(model_type) if isinstance(model_type, str) else None
+        entries = exact or self._entries.get(model_key(model_type))
         return entries[0] if entries else None
 
     def has(self, model_type: str) -> bool:

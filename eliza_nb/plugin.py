@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic import ValidationError as PydanticValidationError
 
 from eliza_nb._calls import is_async_callable
+from eliza_nb._checks import pydantic_problem, shown
 from eliza_nb.errors import ValidationError
 from eliza_nb.events import normalize_events
 from eliza_nb.models import normalize_models
@@ -51,7 +52,9 @@ _SEMVER = re.compile(r"^\d+\.\d+\.\d+(?:[-+][0-9A-Za-z.+-]+)?$")
 
 def _fail(kind: str, name: object, fld: str, problem: str) -> ValidationError:
     plugin = name if kind == "Plugin" and isinstance(name, str) else None
-    return ValidationError(f"{kind} {name!r}: field {fld!r} {problem}", field=fld, plugin=plugin)
+    return ValidationError(
+        f"{kind} {shown(name)}: field {fld!r} {problem}", field=fld, plugin=plugin
+    )
 
 
 def _check_name(kind: str, name: object) -> str:
@@ -86,13 +89,13 @@ def _coerce_examples(kind: str, name: str, examples: object) -> list[list[Action
     out: list[list[ActionExample]] = []
     for i, convo in enumerate(examples):
         if isinstance(convo, str | bytes | dict) or not isinstance(convo, Sequence):
-            raise _fail(kind, name, "examples", f"item {i} must be a list of turns, not {convo!r}")
+            problem = f"item {i} must be a list of turns, not {shown(convo)}"
+            raise _fail(kind, name, "examples", problem)
         try:
             out.append([ActionExample.model_validate(turn) for turn in convo])
         except PydanticValidationError as exc:
-            first = exc.errors()[0]
-            where = ".".join(str(p) for p in first["loc"]) or "turn"
-            raise _fail(kind, name, "examples", f"item {i}: {where}: {first['msg']}") from None
+            where, what = pydantic_problem(exc)
+            raise _fail(kind, name, "examples", f"item {i}: {where or 'turn'}: {what}") from None
     return out
 
 
@@ -306,9 +309,8 @@ class Plugin:
             try:
                 self.config = PluginConfig.model_validate(self.config)
             except PydanticValidationError as exc:
-                first = exc.errors()[0]
-                where = ".".join(str(p) for p in first["loc"])
-                raise _fail("Plugin", self.name, f"config.{where}", first["msg"]) from None
+                where, what = pydantic_problem(exc)
+                raise _fail("Plugin", self.name, f"config.{where}", what) from None
         elif not isinstance(self.config, PluginConfig):
             raise _fail("Plugin", self.name, "config", "must be a PluginConfig or a dict")
         for hook in ("on_load", "on_unload", "on_config_change", "on_error"):

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Awaitable, Collection, Iterable
+from collections.abc import Awaitable, Collection, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from eliza_nb._calls import call_hook
+from eliza_nb._checks import printable, shown
 from eliza_nb.errors import Code, ConfigurationError, PluginError, ValidationError
 from eliza_nb.events import EventType
 from eliza_nb.handler_output import error_info
@@ -93,7 +94,16 @@ class PluginHost:
         await self.events.emit(EventType.PLUGIN_REGISTERED, payload)
 
     async def register_all(self, plugins: Iterable[Plugin]) -> None:
-        """Register several plugins in dependency order; all or nothing."""
+        """Register several plugins in dependency order; all or nothing.
+
+        Raises:
+            ValidationError: ``plugins`` is not a list (or other iterable) of plugins.
+        """
+        if isinstance(plugins, Plugin | str | bytes | Mapping) or not isinstance(plugins, Iterable):
+            raise ValidationError(
+                f"register_plugins expects a list of plugins, got {type(plugins).__name__}",
+                field="plugins",
+            )
         ordered = order_plugins(list(plugins), self.registry.plugins)
         fresh: list[str] = []
         try:
@@ -199,9 +209,20 @@ class PluginHost:
         """Remove a plugin and all its parts, calling ``on_unload`` and stopping services.
 
         Raises:
-            PluginError: no plugin of that name is registered.
+            PluginError: no plugin of that name is registered, or a registered plugin depends
+                on it (the dependants are named: unregister them first).
         """
-        await self._unload(self.get_plugin(name))
+        plugin = self.get_plugin(name)
+        others = [p for p in self.registry.plugins.values() if p is not plugin]
+        dependants = [p.name for p in others if name in p.dependencies]
+        if dependants:
+            raise PluginError(
+                f"Plugin {name!r} is needed by {', '.join(map(repr, dependants))}: "
+                "unregister those first.",
+                plugin=name,
+                details={"dependants": dependants},
+            )
+        await self._unload(plugin)
         await self.events.emit(EventType.PLUGIN_UNREGISTERED, {"plugin": name})
 
     async def unload_all(self) -> None:
@@ -233,7 +254,9 @@ class PluginHost:
         plugin = self.registry.plugins.get(name) if isinstance(name, str) else None
         if plugin is None:
             known = ", ".join(sorted(self.registry.plugins)) or "none"
-            raise PluginError(f"No plugin named {name!r} (registered: {known})", plugin=str(name))
+            raise PluginError(
+                f"No plugin named {shown(name)} (registered: {known})", plugin=printable(name)
+            )
         return plugin
 
     def get_service(self, service_type: str | type[Service]) -> Any:

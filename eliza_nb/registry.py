@@ -7,14 +7,22 @@ is touched, and ``add``/``remove`` rebuild the lookup tables from the plugin lis
 from __future__ import annotations
 
 import difflib
+import importlib
+import importlib.metadata
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
-from eliza_nb.errors import PluginError, ValidationError
+from eliza_nb._checks import one_line, shown
+from eliza_nb.errors import Code, ElizaError, PluginError, ValidationError
 from eliza_nb.plugin import Action, Evaluator, Plugin, Provider, Service
 
-__all__ = ["Registry"]
+__all__ = ["ENTRY_POINT_GROUP", "PARTS", "Registry", "locate"]
+
+#: The entry-point group installed plugins are found in (``%eliza register NAME``).
+ENTRY_POINT_GROUP = "eliza_nb.plugins"
+#: What can be registered: a plugin, or one part of the ``local`` plugin.
+PARTS = (Plugin, Action, Provider, Evaluator)
 
 
 def _key(name: str) -> str:
@@ -41,10 +49,25 @@ class Registry:
         self.evaluators: list[tuple[Evaluator, str]] = []
         self._text_pattern: re.Pattern[str] | None = None
         self._by_phrase: dict[str, tuple[Action, str]] = {}
+        #: True once the owning runtime is closed: nothing is registered or run any more.
+        self.closed = False
+
+    def require_open(self) -> None:
+        """Raise if the runtime is closed: the one check of every run, message and registration.
+
+        Raises:
+            ElizaError: code ``RUNTIME_CLOSED``.
+        """
+        if self.closed:
+            raise ElizaError(
+                "This runtime is closed: create a new AgentRuntime (in a notebook: %eliza reset).",
+                code=Code.RUNTIME_CLOSED,
+            )
 
     # -- checks -------------------------------------------------------------------------
     def check(self, plugin: Plugin) -> None:
         """Raise if ``plugin`` is malformed or clashes with another registered plugin."""
+        self.require_open()
         if not isinstance(plugin, Plugin):
             raise ValidationError(
                 f"register_plugin expects a Plugin, got {type(plugin).__name__}", field="plugin"
@@ -92,7 +115,7 @@ class Registry:
         for client in plugin.clients:
             if not callable(getattr(client, "start", None)):
                 raise ValidationError(
-                    f"Plugin {plugin.name!r}: field 'clients' holds {client!r}; expected a "
+                    f"Plugin {plugin.name!r}: field 'clients' holds {shown(client)}; expected a "
                     "Client instance (with async start(runtime) and stop())",
                     field="clients",
                     plugin=plugin.name,
@@ -101,7 +124,7 @@ class Registry:
             cls = svc if isinstance(svc, type) else type(svc)
             if not (isinstance(cls, type) and issubclass(cls, Service)) or not cls.service_type:
                 raise ValidationError(
-                    f"Plugin {plugin.name!r}: field 'services' holds {svc!r}; expected a "
+                    f"Plugin {plugin.name!r}: field 'services' holds {shown(svc)}; expected a "
                     "Service subclass (or instance) with a service_type",
                     field="services",
                     plugin=plugin.name,
@@ -175,3 +198,66 @@ class Registry:
     def action_names(self) -> list[str]:
         """Every registered action name (not similes), sorted."""
         return sorted({a.name for a, _ in self.actions.values()})
+
+
+def locate(spec: str, namespace: Mapping[str, Any] | None = None) -> Any:
+    """The object ``spec`` names, without calling anything it finds (except as below).
+
+    ``spec`` is ``var[.attr...]`` (a name of ``namespace``), ``module:attr[.attr...]``, or the
+    name of an installed plugin's entry point (group ``eliza_nb.plugins``); an entry point that
+    names a factory (a function, not a plugin or part) is called to make the plugin.
+
+    Raises:
+        PluginError: the spec is malformed, its module cannot be imported, an attribute is
+            missing, no entry point has that name, or loading the entry point failed.
+    """
+    head, _, rest = spec.partition(".")
+    if namespace is not None and head in namespace and ":" not in spec:
+        return _attrs(namespace[head], rest, spec)
+    if ":" in spec:
+        module, _, attr = spec.partition(":")
+        return _attrs(_import(module, spec), attr, spec)
+    for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP, name=spec):
+        return _load(ep)
+    installed = sorted(ep.name for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP))
+    raise PluginError(
+        f"{shown(spec)} is not a variable, a module:attr path or an installed plugin "
+        f"(installed: {', '.join(installed) or 'none'})",
+        plugin=spec,
+    )
+
+
+def _import(module: str, spec: str) -> Any:
+    if not module or not all(part.isidentifier() for part in module.split(".")):
+        raise PluginError(f"{shown(spec)}: {shown(module)} is not a module name", plugin=spec)
+    try:
+        return importlib.import_module(module)
+    except Exception as exc:  # importing runs the module's code: anything may come out
+        raise PluginError(
+            f"cannot import {module!r}: {type(exc).__name__}: {one_line(exc)}", plugin=spec
+        ) from None
+
+
+def _attrs(obj: Any, dotted: str, spec: str) -> Any:
+    for part in dotted.split(".") if dotted else ():
+        if not part.isidentifier():
+            raise PluginError(f"{shown(spec)}: {shown(part)} is not an attribute name", plugin=spec)
+        try:
+            obj = getattr(obj, part)
+        except Exception:
+            raise PluginError(f"{shown(spec)}: no attribute {part!r}", plugin=spec) from None
+    return obj
+
+
+def _load(ep: importlib.metadata.EntryPoint) -> Any:
+    try:
+        found = ep.load()
+        if callable(found) and not isinstance(found, (*PARTS, type)):
+            found = found()  # the entry point names a factory of the plugin
+    except Exception as exc:
+        raise PluginError(
+            f"the installed plugin {ep.name!r} ({ep.value}) failed to load: "
+            f"{type(exc).__name__}: {one_line(exc)}",
+            plugin=ep.name,
+        ) from None
+    return found

@@ -23,7 +23,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from eliza_nb.errors import Code, ElizaError, ValidationError
+from eliza_nb._checks import check_text, number_arg, one_line, shown
+from eliza_nb.errors import Code, ElizaError, StoreError, ValidationError
 
 if TYPE_CHECKING:
     import numpy as np
@@ -56,18 +57,48 @@ class BaselineDriftError(ElizaError, AssertionError):
         self.path = path
 
 
+def _labels(value: Any, field: str) -> list[str]:
+    """Column names: one name (a string or an int) or a list or tuple of them."""
+    names = [value] if isinstance(value, str | int) else value
+    if not isinstance(names, list | tuple) or not all(
+        isinstance(n, str | int) and not isinstance(n, bool) for n in names
+    ):
+        raise ValidationError(
+            f"{field} must be a column name or a list of them, got {shown(value)}", field=field
+        )
+    return list(names)
+
+
 def _keys(key: str | Sequence[str]) -> list[str]:
-    keys = [key] if isinstance(key, str) else list(key)
+    keys = _labels(key, "key")
     if not keys:
         raise ValidationError("key must name at least one column", field="key")
     return keys
 
 
+def _checked(frame: Any, field: str) -> pd.DataFrame:
+    """``frame``, if it is a DataFrame."""
+    import pandas as pd
+
+    if not isinstance(frame, pd.DataFrame):
+        raise ValidationError(
+            f"{field} must be a pandas DataFrame, got {type(frame).__name__}", field=field
+        )
+    return frame
+
+
+def _rtol(rtol: Any) -> float:
+    tolerance = number_arg(rtol, "rtol")
+    if tolerance < 0:
+        raise ValidationError(f"rtol must not be negative, got {tolerance}", field="rtol")
+    return tolerance
+
+
 def _columns(
     baseline: pd.DataFrame, new: pd.DataFrame, keys: list[str], columns: Sequence[str] | None
 ) -> list[str]:
-    if isinstance(columns, str):
-        columns = [columns]
+    if columns is not None:
+        columns = _labels(columns, "columns")
     if columns is None:
         return [
             c
@@ -163,8 +194,11 @@ def compare_runs(
         every compared column. Empty (with those columns) when the runs agree.
 
     Raises:
-        ValidationError: a key or compared column is missing, or a key is not unique.
+        ValidationError: a key or compared column is missing, or a key is not unique, or an
+            argument is of the wrong type (named).
     """
+    baseline_df, new_df = _checked(baseline_df, "baseline_df"), _checked(new_df, "new_df")
+    rtol = _rtol(rtol)
     keys = _keys(key)
     cols = _columns(baseline_df, new_df, keys, columns)
     _check_frame(baseline_df, "baseline", [*keys, *cols], keys)
@@ -312,13 +346,16 @@ def check_baseline(
     Raises:
         BaselineDriftError: ``df`` differs from the baseline; the message shows the diff
             (up to 20 rows) and ``.diff`` holds all of it.
-        ValidationError: a key or compared column is missing, or a key is not unique.
+        ValidationError: a key or compared column is missing, or a key is not unique, or an
+            argument is of the wrong type (named).
+        StoreError: the baseline file cannot be read as Parquet or written (it is named).
     """
+    df, rtol = _checked(df, "df"), _rtol(rtol)
     keys = _keys(key)
     cols = _columns(df, df, keys, columns)
     _check_frame(df, "new", [*keys, *cols], keys)
     new = _canonical(df[[*keys, *cols]]).reset_index(drop=True)
-    target = Path(path)
+    target = _path(path)
     update = _update_requested(update)
     if update or not target.exists():
         _write_baseline(new, target, "updated" if update else "created")
@@ -330,17 +367,47 @@ def check_baseline(
     return diff
 
 
+def _path(path: Any) -> Path:
+    """The baseline's path, if ``path`` is a usable one (a string or path, not a directory)."""
+    if not isinstance(path, str | os.PathLike) or isinstance(path, bytes):
+        raise ValidationError(f"path must be a file path, got {type(path).__name__}", field="path")
+    target = Path(path)
+    check_text(str(target), "path")
+    if target.is_dir():
+        raise ValidationError(
+            f"path {shown(str(target), 200)} is a directory: name the baseline file",
+            field="path",
+        )
+    return target
+
+
 def _update_requested(update: bool | None) -> bool:
     """``update`` if given, else whether ``ELIZA_NB_UPDATE_BASELINES=1`` asks for it."""
     if update is None:
         return os.environ.get(UPDATE_ENV, "") == "1"
+    if not isinstance(update, bool):
+        raise ValidationError(
+            f"update must be True, False or None, got {shown(update)}", field="update"
+        )
     return update
+
+
+def _unusable(target: Path, doing: str, exc: Exception) -> StoreError:
+    return StoreError(
+        f"the baseline {shown(str(target), 200)} cannot be {doing} "
+        f"({type(exc).__name__}: {one_line(exc)[:200]}): delete it, or pass update=True "
+        "to write it again",
+        details={"path": str(target)},
+    )
 
 
 def _write_baseline(frame: pd.DataFrame, target: Path, verb: str) -> None:
     """Write ``frame`` as the baseline at ``target`` (its folder is made if need be)."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    frame.to_parquet(target, index=False)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        frame.to_parquet(target, index=False)
+    except (OSError, ValueError) as exc:  # pyarrow's errors are ValueErrors or OSErrors
+        raise _unusable(target, "written", exc) from None
     log.info("baseline %s %s (%d rows)", target, verb, len(frame))
 
 
@@ -349,10 +416,15 @@ def _read_baseline(target: Path, needed: list[str]) -> pd.DataFrame:
 
     Raises:
         ValidationError: it lacks one of the ``needed`` columns (written with other columns).
+        StoreError: it cannot be read as Parquet.
     """
     import pandas as pd
 
-    baseline = _canonical(pd.read_parquet(target))
+    try:
+        raw = pd.read_parquet(target)
+    except Exception as exc:  # pyarrow's ArrowInvalid (not Parquet), OSError, ...
+        raise _unusable(target, "read as Parquet", exc) from None
+    baseline = _canonical(raw)
     lacking = [c for c in needed if c not in baseline.columns]
     if lacking:
         raise ValidationError(

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from eliza_nb import frames
+from eliza_nb._checks import int_arg, room_arg, text_arg, time_arg
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -51,24 +52,22 @@ class Reports:
         session_id: int | None = None,
     ) -> pd.DataFrame:
         """One row per action execution (see ``AgentRuntime.metrics_frame``)."""
-        found = self.registry.find(action) if isinstance(action, str) else None
+        found = None if action is None else self.registry.find(text_arg(action, "action"))
         if found is not None:  # any case or simile names the action, as in execute_action
             action = found[0].name
-        return frames.run_history(
-            self.recorder, action, start=start, end=end, session_id=session_id
-        )
+        return frames.run_history(self.recorder, action, **_filters(start, end, session_id))
 
     def errors_frame(
         self, *, start: TimeBound = None, end: TimeBound = None, session_id: int | None = None
     ) -> pd.DataFrame:
         """One row per logged error (see ``AgentRuntime.errors_frame``)."""
-        return frames.error_history(self.recorder, start=start, end=end, session_id=session_id)
+        return frames.error_history(self.recorder, **_filters(start, end, session_id))
 
     def metrics_summary(
         self, *, start: TimeBound = None, end: TimeBound = None, session_id: int | None = None
     ) -> pd.DataFrame:
         """Per action: runs, successes, failures, rates and latencies."""
-        return frames.summary_history(self.recorder, start=start, end=end, session_id=session_id)
+        return frames.summary_history(self.recorder, **_filters(start, end, session_id))
 
     def memories_frame(
         self,
@@ -79,7 +78,12 @@ class Reports:
         end: TimeBound = None,
     ) -> pd.DataFrame:
         """One row per stored memory (see ``AgentRuntime.memories_frame``)."""
-        return frames.memories_frame(self.store.memory_rows(room_id, table, start=start, end=end))
+        room = None if room_id is None else room_arg(room_id)
+        table = None if table is None else text_arg(table, "table")
+        bounds = _filters(start, end, None)
+        return frames.memories_frame(
+            self.store.memory_rows(room, table, start=bounds["start"], end=bounds["end"])
+        )
 
     def custom_metrics_frame(self) -> pd.DataFrame:
         """Handlers' own figures from ``runtime.metrics.increment`` / ``record``."""
@@ -118,6 +122,12 @@ class Reports:
                 codes = entry["error_codes"]
                 codes[row.error_code] = codes.get(row.error_code, 0) + 1
         return dict(sorted(counts.items()))
+
+
+def _filters(start: TimeBound, end: TimeBound, session_id: int | None) -> dict[str, Any]:
+    """The time and session filters of a frame, checked (the argument is named on failure)."""
+    session = None if session_id is None else int_arg(session_id, "session_id")
+    return {"start": time_arg(start, "start"), "end": time_arg(end, "end"), "session_id": session}
 
 
 def _service_type(spec: Any) -> str:

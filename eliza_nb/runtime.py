@@ -17,12 +17,13 @@ It also owns the blocking twins (``run_sync``, ``run``) and closing.
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from eliza_nb import observability
+from eliza_nb._blocking import run_blocking
+from eliza_nb._checks import mapping_arg, shown
 from eliza_nb.character import Character
 from eliza_nb.dispatcher import Dispatcher, check_timeout
 from eliza_nb.errors import ModelNotFoundError, ValidationError
@@ -113,7 +114,6 @@ class AgentRuntime:
             self.metrics, self.store, self.registry, self.settings, self.agent_id
         )
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._closed = False
 
     @property
     def default_timeout(self) -> float | None:
@@ -284,8 +284,10 @@ class AgentRuntime:
             ModelNotFoundError: no registered plugin serves that model type.
             Whatever the handler raises.
         """
+        params = {**mapping_arg(params, "params"), **kwargs}
         entry = self.models.resolve(model_type)
         if entry is None:
+            self.registry.require_open()  # a closed runtime serves no model: say why
             key = model_key(model_type)
             served = ", ".join(self.models.types()) or "none"
             raise ModelNotFoundError(
@@ -294,7 +296,7 @@ class AgentRuntime:
                 "eliza_nb.plugins.openai_compat.plugin.",
                 details={"model_type": key, "served": self.models.types()},
             )
-        return await call_model(self, entry, {**(params or {}), **kwargs})
+        return await call_model(self, entry, params)
 
     def register_model(
         self, model_type: str, handler: ModelHandler, *, plugin: str = "local", priority: int = 0
@@ -302,7 +304,7 @@ class AgentRuntime:
         """Serve ``model_type`` with ``handler(runtime, params)``, outside any plugin."""
         if not callable(handler):
             raise ValidationError(
-                f"model handler must be callable, got {handler!r}", field="handler"
+                f"model handler must be callable, got {shown(handler)}", field="handler"
             )
         self.models.add(model_type, handler, plugin, priority)
 
@@ -315,8 +317,15 @@ class AgentRuntime:
         return self.events.on(event, handler)
 
     async def emit(self, event: str, payload: Mapping[str, Any] | None = None) -> None:
-        """Emit an event to its handlers (a failing handler is logged, never raised)."""
-        await self.events.emit(event, payload)
+        """Emit an event to its handlers (a failing handler is logged, never raised).
+
+        Raises:
+            ValidationError: ``event`` is not a name, or ``payload`` not a dict with string keys.
+        """
+        data = mapping_arg(payload, "payload")
+        if not all(isinstance(key, str) for key in data):
+            raise ValidationError("payload keys must be strings", field="payload")
+        await self.events.emit(event, data)
 
     def events_frame(self, last: int | None = None) -> pd.DataFrame:
         """The last events: ``seq, timestamp, event, handlers, failures, payload``."""
@@ -332,7 +341,9 @@ class AgentRuntime:
 
         Raises:
             PluginError: ``plugin`` is not registered.
+            ValidationError: ``timeout`` is not a positive, finite number of seconds.
         """
+        check_timeout(timeout)
         plugins = (
             list(self.registry.plugins.values())
             if plugin is None
@@ -397,25 +408,28 @@ class AgentRuntime:
         return self.reports.snapshot()
 
     # -- blocking twins -----------------------------------------------------------------
-    def run_sync(self, awaitable: Coroutine[Any, Any, T] | Awaitable[T]) -> T:
+    def run_sync(
+        self,
+        awaitable: Coroutine[Any, Any, T] | Awaitable[T],
+        *,
+        interruptible: bool | None = None,
+    ) -> T:
         """Run a runtime coroutine to completion from sync code (script, test or kernel cell).
 
         In a plain script it uses the runtime's own event loop; inside a running loop patched by
         nest-asyncio (the kernel, after ``%load_ext eliza_nb``) it runs in place; inside another
         running loop it runs in a worker thread with a loop of its own.
+
+        In a kernel (or with ``interruptible=True``) an interrupt cancels the run, which is
+        recorded as ``CANCELLED``, and raises ``ActionCancelledError`` (one line in IPython);
+        a script gets Python's ``KeyboardInterrupt``.
         """
-        try:
-            running = asyncio.get_running_loop()
-        except RuntimeError:
-            running = None
-        if running is None:
-            if self._loop is None or self._loop.is_closed():
-                self._loop = asyncio.new_event_loop()
-            return self._loop.run_until_complete(awaitable)
-        if getattr(running, "_nest_patched", False):
-            return running.run_until_complete(awaitable)
-        with concurrent.futures.ThreadPoolExecutor(1) as pool:
-            return pool.submit(asyncio.run, _as_coroutine(awaitable)).result()
+        return run_blocking(awaitable, self._own_loop, interruptible=interruptible)
+
+    def _own_loop(self) -> asyncio.AbstractEventLoop:
+        if self._loop is None or self._loop.is_closed():
+            self._loop = asyncio.new_event_loop()
+        return self._loop
 
     def run(self, action: str, message: Any = None, **kwargs: Any) -> ActionResult:
         """Blocking twin of :meth:`execute_action` (same arguments)."""
@@ -425,16 +439,20 @@ class AgentRuntime:
     @property
     def closed(self) -> bool:
         """True once :meth:`close` (or :meth:`aclose`) has run."""
-        return self._closed
+        return self.registry.closed
 
     async def aclose(self) -> None:
-        """Unload every plugin (``on_unload``, services and clients stopped), close the store."""
-        if self._closed:
+        """Unload every plugin (``on_unload``, services and clients stopped), close the store.
+
+        Afterwards what would run, store or register something raises ``ElizaError`` with code
+        ``RUNTIME_CLOSED``; the frames of this session can still be read.
+        """
+        if self.registry.closed:
             return
         await self.host.unload_all()
         self.metrics.close()  # the last run records, then the session's end
         self.store.close()
-        self._closed = True
+        self.registry.closed = True
 
     def close(self) -> None:
         """Blocking twin of :meth:`aclose`; also closes the runtime's private loop."""
@@ -487,7 +505,3 @@ def _store(database: str | Path | MemoryStore) -> MemoryStore:
             field="database",
         )
     return database
-
-
-async def _as_coroutine(awaitable: Awaitable[T]) -> T:
-    return await awaitable

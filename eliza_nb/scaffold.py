@@ -28,17 +28,19 @@ from __future__ import annotations
 import importlib.util
 import json
 import keyword
+import os
 import re
 import sys
 from pathlib import Path
 from string import Template
 
+from eliza_nb._checks import check_text, one_line, printable, shown
 from eliza_nb.errors import ValidationError
 
 __all__ = ["ENTRY_POINT_GROUP", "check_plugin_name", "new_plugin"]
 
 ENTRY_POINT_GROUP = "eliza_nb.plugins"
-_NAME = re.compile(r"^[a-z][a-z0-9]*(?:[-_][a-z0-9]+)*$")
+_NAME = re.compile(r"[a-z][a-z0-9]*(?:[-_][a-z0-9]+)*")  # used with fullmatch: no "x\n"
 _MAX_NAME = 50
 _RESERVED = {"eliza_nb", "src", "tests", "test", "notebooks", "plugin", "plugins"}
 _TARGET_EXISTS = "TARGET_EXISTS"  # the code of a refusal to overwrite a folder
@@ -52,11 +54,11 @@ def check_plugin_name(name: str) -> str:
             starting with a letter, is too long, is a Python keyword, or would shadow a
             standard-library, eliza_nb or installed module.
     """
-    if not isinstance(name, str) or not _NAME.match(name) or len(name) > _MAX_NAME:
-        fixed = re.sub(r"[^a-z0-9]+", "-", str(name).lower()).strip("-")
-        hint = f" Did you mean {fixed!r}?" if fixed and _NAME.match(fixed) else ""
+    if not isinstance(name, str) or not _NAME.fullmatch(name) or len(name) > _MAX_NAME:
+        fixed = re.sub(r"[^a-z0-9]+", "-", printable(name).lower()).strip("-")
+        hint = f" Did you mean {fixed!r}?" if _NAME.fullmatch(fixed) else ""
         raise ValidationError(
-            f"Plugin name {name!r} is not valid: use lower-case letters, digits and single "
+            f"Plugin name {shown(name)} is not valid: use lower-case letters, digits and single "
             f"'-' or '_', starting with a letter, at most {_MAX_NAME} characters "
             f"(e.g. 'weather' or 'my-weather').{hint}",
             field="name",
@@ -86,18 +88,41 @@ def new_plugin(name: str, directory: str | Path = ".") -> Path:
             already exists (nothing is overwritten).
     """
     package = check_plugin_name(name)
-    target = Path(directory).expanduser() / name
-    if target.exists():
+    target = _target(directory, name)
+    if target.exists() or target.is_symlink():  # a dangling symlink too
         raise ValidationError(
-            f"{target} already exists: choose another name or --dir; nothing was written.",
+            f"{shown(str(target), 200)} already exists: choose another name or --dir; "
+            "nothing was written.",
             field="directory",
             code=_TARGET_EXISTS,
         )
-    for relative, text in _project_files(name, package).items():
-        path = target / relative
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
+    try:
+        for relative, text in _project_files(name, package).items():
+            path = target / relative
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise ValidationError(
+            f"cannot write the plugin to {shown(str(target), 200)}: {one_line(exc)}",
+            field="directory",
+        ) from None
     return target
+
+
+def _target(directory: str | Path, name: str) -> Path:
+    """``<directory>/<name>``, with ``~`` expanded; the directory must be a usable path."""
+    if not isinstance(directory, str | os.PathLike):
+        raise ValidationError(
+            f"directory must be a path, got {type(directory).__name__}", field="directory"
+        )
+    try:
+        folder = Path(directory)
+        check_text(str(folder), "directory")
+        return folder.expanduser() / name
+    except (RuntimeError, TypeError, ValueError) as exc:  # "~nobody", a bytes PathLike
+        raise ValidationError(
+            f"directory is not usable: {one_line(exc)}", field="directory"
+        ) from None
 
 
 def _project_files(name: str, package: str) -> dict[str, str]:

@@ -45,6 +45,7 @@ from typing import TYPE_CHECKING
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from eliza_nb._checks import shown
 from eliza_nb.errors import Code, ElizaError
 
 if TYPE_CHECKING:
@@ -164,7 +165,8 @@ def _b64(data: bytes) -> str:
 def _check_name(name: object) -> str:
     if not isinstance(name, str) or not name or name.strip() != name:
         raise SecretError(
-            f"A secret's name must be a non-empty string without surrounding spaces, got {name!r}"
+            "A secret's name must be a non-empty string without surrounding spaces, "
+            f"got {shown(name)}"
         )
     return name
 

@@ -16,6 +16,7 @@ from typing import Any
 
 from dotenv import dotenv_values
 
+from eliza_nb._checks import check_nesting, check_text
 from eliza_nb.errors import ValidationError
 
 __all__ = ["MASK", "Masker", "Settings", "is_secret_key"]
@@ -154,8 +155,9 @@ class Settings:
             )
         if explicit is not None and not all(isinstance(k, str) for k in explicit):
             raise ValidationError("settings keys must be strings", field="settings")
-        self.explicit: dict[str, Any] = dict(explicit or {})
-        char = dict(character_settings or {})
+        # Masking and snapshots walk every value: a cycle or a deep nest is refused here.
+        self.explicit: dict[str, Any] = _checked_layer(explicit, "settings")
+        char = _checked_layer(character_settings, "character settings")
         secrets = char.pop("secrets", None) or {}
         self.character_secrets: dict[str, Any] = dict(secrets)
         self.character: dict[str, Any] = char
@@ -205,10 +207,16 @@ class Settings:
         return value
 
     def set(self, key: str, value: Any) -> None:
-        """Set an explicit setting (the top layer)."""
+        """Set an explicit setting (the top layer).
+
+        Raises:
+            ValidationError: ``key`` is not a non-empty string, or ``value`` contains itself or
+                nests lists and dicts more than 100 deep (masking walks every value), or a key
+                or text value holds a lone surrogate (it could not be shown).
+        """
         if not isinstance(key, str) or not key:
             raise ValidationError("setting keys must be non-empty strings", field="key")
-        self.explicit[key] = value
+        self.explicit[check_text(key, "key")] = _checked(value, "value")
         self._seen(key, value)
 
     def mark_secret(self, keys: Iterable[str]) -> None:
@@ -223,3 +231,14 @@ class Settings:
             k: (MASK if is_secret_key(k, self.marked) else self.masker.mask_value(v))
             for k, v in sorted(self._all_known().items())
         }
+
+
+def _checked(value: Any, field: str) -> Any:
+    """A setting value that can be masked and shown (see ``Settings.set``)."""
+    check_nesting(value, field)
+    return check_text(value, field) if isinstance(value, str) else value
+
+
+def _checked_layer(layer: Mapping[str, Any] | None, field: str) -> dict[str, Any]:
+    """A layer of settings whose keys and values can be masked and shown."""
+    return {check_text(k, field): _checked(v, field) for k, v in (layer or {}).items()}

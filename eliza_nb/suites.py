@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from eliza_nb._calls import is_async_callable
+from eliza_nb._checks import shown
 from eliza_nb._tables import table
 from eliza_nb.errors import ValidationError
 
@@ -75,7 +76,7 @@ class TestCase:
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name.strip():
             raise ValidationError(
-                f"TestCase: name must be a non-empty string, got {self.name!r}", field="name"
+                f"TestCase: name must be a non-empty string, got {shown(self.name)}", field="name"
             )
         if not callable(self.fn):
             raise ValidationError(
@@ -92,8 +93,8 @@ def _as_case(suite: str, item: object) -> TestCase:
     if callable(item):
         return TestCase(getattr(item, "__name__", repr(item)), item)
     raise ValidationError(
-        f"TestSuite {suite!r}: tests must be TestCase objects, "
-        f"{{'name', 'fn'}} dicts or functions, got {item!r}",
+        f"TestSuite {shown(suite)}: tests must be TestCase objects, "
+        f"{{'name', 'fn'}} dicts or functions, got {shown(item)}",
         field="tests",
     )
 
@@ -114,7 +115,7 @@ class TestSuite:
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name.strip():
             raise ValidationError(
-                f"TestSuite: name must be a non-empty string, got {self.name!r}", field="name"
+                f"TestSuite: name must be a non-empty string, got {shown(self.name)}", field="name"
             )
         if isinstance(self.tests, str | bytes) or not isinstance(self.tests, Sequence):
             raise ValidationError(f"TestSuite {self.name!r}: tests must be a list", field="tests")
@@ -139,7 +140,7 @@ def normalize_suites(plugin: str, suites: object) -> list[TestSuite]:
             suite = TestSuite(suite["name"], list(suite.get("tests", [])))
         if not isinstance(suite, TestSuite):
             raise ValidationError(
-                f"Plugin {plugin!r}: field 'tests' holds {suite!r}, expected a TestSuite",
+                f"Plugin {plugin!r}: field 'tests' holds {shown(suite)}, expected a TestSuite",
                 field="tests",
                 plugin=plugin,
             )

@@ -133,7 +133,7 @@ def test_unload_ext_closes_the_runtime_cleanly(shell: TestingShell) -> None:
 def test_reload_ext_starts_a_fresh_runtime(shell: TestingShell) -> None:
     before = eliza_nb.get_runtime()
     shell.run_line_magic("reload_ext", "eliza_nb")
-    assert eliza_nb.get_runtime() is not before and before._closed
+    assert eliza_nb.get_runtime() is not before and before.closed
     assert out(shell, "%eliza plugins").empty
 
 
@@ -374,7 +374,7 @@ def test_unregister_and_reset(shell: TestingShell) -> None:
     shell.run_cell("%eliza register demo")
     old = eliza_nb.get_runtime()
     fresh = out(shell, "%eliza reset")
-    assert fresh is eliza_nb.get_runtime() and fresh is not old and old._closed
+    assert fresh is eliza_nb.get_runtime() and fresh is not old and old.closed
     assert out(shell, "%eliza plugins").empty
 
 

@@ -185,7 +185,9 @@ def test_installed_plugins_are_collected_by_name(pytester: pytest.Pytester) -> N
     result.stdout.fnmatch_lines(["*eliza-suites/demo::basics::ok PASSED*"])
 
 
-def test_an_unknown_plugin_name_stops_collection(pytester: pytest.Pytester) -> None:
-    result = pytester.runpytest(*COLLECT, "--eliza-suites", "no_such_plugin_module")
-    assert result.ret != 0
-    result.stdout.fnmatch_lines(["*names no plugin*"])
+@pytest.mark.parametrize("spec", ["no_such_plugin_module", "os:path", ".:x", "eliza_nb:nope"])
+def test_an_unknown_plugin_name_is_a_usage_error(pytester: pytest.Pytester, spec: str) -> None:
+    result = pytester.runpytest(*COLLECT, "--eliza-suites", spec)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([f"ERROR: --eliza-suites {spec}: *"])
+    assert "INTERNALERROR" not in result.stdout.str() + result.stderr.str()

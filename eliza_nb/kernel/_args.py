@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import shlex
 import sys
 from collections.abc import Callable, Iterable
 from typing import Any, NoReturn
 
 from IPython.core.error import UsageError
+
+from eliza_nb._checks import shown
 
 __all__ = [
     "Arg",
@@ -65,11 +68,22 @@ _QUOTING = frozenset("'\"\\")
 
 
 def parse_value(text: str) -> Any:
-    """A JSON literal (number, bool, object...) when ``text`` is one, else the text itself."""
+    """A JSON literal (number, bool, object...) when ``text`` is one, else the text itself.
+
+    Raises:
+        UsageError: it is JSON nested too deeply to be read.
+    """
     try:
-        return json.loads(text)
+        return _loads(text)
     except ValueError:
         return text
+
+
+def _loads(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise UsageError(f"%eliza: {shown(text, 30)} nests too deeply to be read as JSON") from None
 
 
 def pairs(items: Iterable[str], *, literal: bool) -> dict[str, Any]:
@@ -88,7 +102,7 @@ def json_object(text: str | None) -> dict[str, Any]:
     if text is None:
         return {}
     try:
-        value = json.loads(text)
+        value = _loads(text)
     except ValueError as exc:
         raise UsageError(f"%eliza run: --json is not valid JSON: {exc}") from None
     if not isinstance(value, dict):
@@ -97,11 +111,11 @@ def json_object(text: str | None) -> dict[str, Any]:
 
 
 def positive(kind: type[Any]) -> Callable[[str], Any]:
-    """An argparse ``type=`` that accepts only numbers above zero."""
+    """An argparse ``type=`` that accepts only finite numbers above zero (not nan, not inf)."""
 
     def convert(text: str) -> Any:
         value = kind(text)
-        if value <= 0:
+        if not 0 < value < math.inf:  # nan and inf too
             raise ValueError(text)
         return value
 

@@ -1,28 +1,60 @@
-"""What ``%eliza register OBJ`` names: a variable, ``module:attr``, or an installed plugin."""
+"""What ``%eliza register OBJ`` names, and what of it can be registered.
+
+``OBJ`` is a variable of the user namespace (``var[.attr]``), a ``module:attr`` path, or an
+installed plugin's entry-point name (:func:`eliza_nb.registry.locate` finds it). Nothing found
+is called, except a factory that an installed plugin's entry point names: registering
+``os:abort`` says what it found instead of calling it.
+"""
 
 from __future__ import annotations
 
-import importlib
-import importlib.metadata
 from typing import TYPE_CHECKING, Any
 
 from IPython.core.error import UsageError
 
+from eliza_nb._checks import shown
+from eliza_nb.errors import PluginError
 from eliza_nb.plugin import Action, Evaluator, Plugin, Provider
+from eliza_nb.registry import ENTRY_POINT_GROUP, PARTS, locate
 
 if TYPE_CHECKING:
     from eliza_nb.runtime import AgentRuntime
 
 __all__ = ["ENTRY_POINT_GROUP", "register_one", "registrables", "resolve"]
 
-ENTRY_POINT_GROUP = "eliza_nb.plugins"
+_EXPECTED = (
+    "expected a Plugin, an Action, a Provider, an Evaluator or a list of them, "
+    "or the name of an installed plugin"
+)
 
 
-def registrables(obj: Any) -> list[Any]:
-    """The parts to register from what was named: a factory is called, a single part listed."""
-    if callable(obj) and not isinstance(obj, Plugin | Action | Provider | Evaluator):
-        obj = obj()  # an entry point or module attribute may be a factory function
-    return list(obj) if isinstance(obj, list | tuple) else [obj]
+def resolve(namespace: dict[str, Any], spec: str) -> Any:
+    """The object ``spec`` names: ``var[.attr]``, ``module:attr`` or an entry-point name.
+
+    Raises:
+        UsageError: nothing by that name (what was wrong is said).
+    """
+    try:
+        return locate(spec, namespace)
+    except PluginError as exc:
+        raise UsageError(f"%eliza register: {exc.message}") from None
+
+
+def registrables(obj: Any, spec: str = "") -> list[Any]:
+    """The parts to register from what was named: a plugin or part, or a list of them.
+
+    Raises:
+        UsageError: it is something else (what was found is said).
+    """
+    items = list(obj) if isinstance(obj, list | tuple) else [obj]
+    bad = [item for item in items if not isinstance(item, PARTS)]
+    if bad or not items:
+        what = obj if not items else bad[0]
+        where = f"{spec!r} is {shown(obj)}: " if spec else ""
+        raise UsageError(
+            f"%eliza register: {where}cannot register a {type(what).__name__}; {_EXPECTED}"
+        )
+    return items
 
 
 async def register_one(runtime: AgentRuntime, item: Any) -> None:
@@ -35,37 +67,3 @@ async def register_one(runtime: AgentRuntime, item: Any) -> None:
         await runtime.register_provider(item)
     elif isinstance(item, Evaluator):
         await runtime.register_evaluator(item)
-    else:
-        raise UsageError(
-            f"%eliza register: cannot register a {type(item).__name__}; expected "
-            "a Plugin, Action, Provider, Evaluator or a list of them"
-        )
-
-
-def resolve(namespace: dict[str, Any], spec: str) -> Any:
-    """The object ``spec`` names: ``var[.attr]``, ``module:attr`` or an entry-point name."""
-    head, _, rest = spec.partition(".")
-    if head in namespace and ":" not in spec:
-        return _attrs(namespace[head], rest, spec)
-    if ":" in spec:
-        module, _, attr = spec.partition(":")
-        try:
-            return _attrs(importlib.import_module(module), attr, spec)
-        except ImportError as exc:
-            raise UsageError(f"%eliza register: cannot import {module!r}: {exc}") from None
-    found = importlib.metadata.entry_points(group=ENTRY_POINT_GROUP, name=spec)
-    for ep in found:
-        return ep.load()
-    installed = sorted(ep.name for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP))
-    raise UsageError(
-        f"%eliza register: {spec!r} is not a variable, a module:attr path or an installed "
-        f"plugin (installed: {', '.join(installed) or 'none'})"
-    )
-
-
-def _attrs(obj: Any, dotted: str, spec: str) -> Any:
-    for part in filter(None, dotted.split(".")):
-        if not hasattr(obj, part):
-            raise UsageError(f"%eliza register: {spec!r}: no attribute {part!r}")
-        obj = getattr(obj, part)
-    return obj

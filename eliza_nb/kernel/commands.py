@@ -31,7 +31,6 @@ from eliza_nb.kernel._args import (
     split_line,
 )
 from eliza_nb.kernel._resolve import register_one, registrables, resolve
-from eliza_nb.kernel.loop import run_cancellable
 from eliza_nb.plugin import Plugin
 from eliza_nb.runtime import LOCAL_PLUGIN
 
@@ -59,8 +58,8 @@ class Context:
     reset: Callable[[], AgentRuntime]
 
     def wait(self, coro: Coroutine[Any, Any, T]) -> T:
-        """Run a runtime coroutine to completion (an interrupt cancels it)."""
-        return run_cancellable(self.runtime, coro)
+        """Run a runtime coroutine to completion (an interrupt cancels it: ActionCancelledError)."""
+        return self.runtime.run_sync(coro, interruptible=True)
 
 
 @dataclass(frozen=True)
@@ -257,7 +256,7 @@ def _state(ctx: Context, args: argparse.Namespace) -> Any:
     arg("obj"),
 )
 def _register(ctx: Context, args: argparse.Namespace) -> Any:
-    items = registrables(resolve(ctx.shell.user_ns, args.obj))
+    items = registrables(resolve(ctx.shell.user_ns, args.obj), args.obj)
     for item in items:
         ctx.wait(register_one(ctx.runtime, item))
     names = [i.name if isinstance(i, Plugin) else LOCAL_PLUGIN for i in items]

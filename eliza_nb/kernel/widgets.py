@@ -19,7 +19,6 @@ import ipywidgets as widgets
 from eliza_nb import reprs
 from eliza_nb.errors import ElizaError
 from eliza_nb.kernel._args import parse_value
-from eliza_nb.kernel.loop import run_cancellable
 
 if TYPE_CHECKING:
     from eliza_nb.runtime import AgentRuntime
@@ -179,7 +178,7 @@ class ActionRunner(widgets.VBox):  # type: ignore[misc]
             coro = self.runtime.execute_action(
                 self.action.value or "", self.text.value or None, options=self.options.value
             )
-            result = run_cancellable(self.runtime, coro)
+            result = self.runtime.run_sync(coro, interruptible=True)
         except Exception as exc:
             self.output.outputs += (_error_output(exc),)
             self._on_error(exc)

@@ -19,6 +19,7 @@ from typing import Any, Final
 from pydantic import TypeAdapter
 from pydantic import ValidationError as PydanticValidationError
 
+from eliza_nb._checks import pydantic_problem
 from eliza_nb.errors import ApiError
 
 __all__ = [
@@ -182,11 +183,9 @@ def parse_json(url: str, raw: RawResponse, adapter: TypeAdapter[Any], model_name
     try:
         return adapter.validate_python(payload)
     except PydanticValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "body"
+        where, what = pydantic_problem(exc)
         raise ApiError(
-            f"GET {url} answered JSON that is not a valid {model_name}: {where}: {first['msg']} "
-            f"({exc.error_count()} problem(s)).",
+            f"GET {url} answered JSON that is not a valid {model_name}: {where or 'body'}: {what}.",
             status=raw.status,
             code=API_INVALID_RESPONSE,
             details={"url": url},

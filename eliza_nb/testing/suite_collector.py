@@ -23,15 +23,15 @@ The hooks here are wired into the eliza_nb pytest plugin; to use them alone, pas
 
 from __future__ import annotations
 
-import importlib
-import importlib.metadata
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
+from eliza_nb._checks import shown
 from eliza_nb.errors import PluginError
 from eliza_nb.plugin import Plugin
+from eliza_nb.registry import ENTRY_POINT_GROUP, locate
 from eliza_nb.runtime import AgentRuntime
 from eliza_nb.suites import TestCase, TestSuite, run_case
 
@@ -47,34 +47,26 @@ __all__ = [
     "pytest_pycollect_makeitem",
 ]
 
-ENTRY_POINT_GROUP = "eliza_nb.plugins"
-
 
 def load_plugin(spec: str) -> Plugin:
     """The plugin named by ``spec``: an installed entry-point name, ``module:attr`` or ``module``
     (its ``plugin`` attribute).
 
     Raises:
-        PluginError: nothing by that name, or it is not a ``Plugin``.
+        PluginError: nothing by that name, it cannot be imported, or it is not a ``Plugin``.
     """
-    found: Any = None
-    if ":" in spec:
-        module, _, attr = spec.partition(":")
-        found = importlib.import_module(module)
-        for part in attr.split("."):
-            found = getattr(found, part, None)
-    else:
-        for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP, name=spec):
-            found = ep.load()
-            break
-        else:
-            try:
-                found = getattr(importlib.import_module(spec), "plugin", None)
-            except ImportError:
-                found = None
+    try:
+        found = locate(spec)
+    except PluginError as exc:
+        if ":" in spec:
+            raise
+        try:
+            found = locate(f"{spec}:plugin")  # a module with a `plugin`
+        except PluginError:
+            raise exc from None
     if not isinstance(found, Plugin):
         raise PluginError(
-            f"{spec!r} names no plugin: use an installed plugin's name, "
+            f"{spec!r} names no plugin but {shown(found)}: use an installed plugin's name, "
             "module:attr, or a module with a `plugin`",
             plugin=spec,
         )
@@ -196,7 +188,10 @@ def pytest_collection_modifyitems(
     """Append the items of ``--eliza-suites`` / ``eliza_suites`` plugins (before -k and -m)."""
     specs = [*config.getoption("eliza_suites", default=[]), *config.getini("eliza_suites")]
     for spec in dict.fromkeys(specs):
-        plugin = load_plugin(spec)
+        try:
+            plugin = load_plugin(spec)
+        except PluginError as exc:  # a bad name on the command line: a usage error, one line
+            raise pytest.UsageError(f"--eliza-suites {spec}: {exc.message}") from None
         node = PluginSuites.from_parent(
             session, name=plugin.name, plugin=plugin, nodeid=f"eliza-suites/{plugin.name}"
         )
