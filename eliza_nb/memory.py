@@ -61,6 +61,11 @@ class MemoryManager:
             ValidationError: an item cannot be turned into a memory (nothing is stored).
             StoreError: the database cannot be written (nothing is stored).
         """
+        if isinstance(memories, str | bytes | Mapping) or not isinstance(memories, Iterable):
+            raise ValidationError(
+                f"memories must be a list of memories, got {type(memories).__name__}",
+                field="memories",
+            )
         runtime = self.runtime
         mems = [self._stored(runtime.to_memory(m, room_id=room_id)) for m in memories]
         if runtime.models.has(ModelType.TEXT_EMBEDDING):  # else skip 100k no-op awaits

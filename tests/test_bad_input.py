@@ -119,7 +119,6 @@ def test_a_custom_metric_must_be_a_number(rt: AgentRuntime) -> None:
     _refused(rt, lambda: rt.metrics.record("n", "abc"), "value")
 
 
-@pytest.mark.xfail(strict=True, reason="the body of create_memories is being reworked (masking)")
 def test_create_memories_needs_a_list(rt: AgentRuntime) -> None:
     _refused(rt, rt.messages.create_memories(None), "memories")  # type: ignore[arg-type]
 

@@ -29,7 +29,6 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from IPython.core.error import UsageError
-from pydantic_core import PydanticSerializationError
 
 from eliza_nb import AgentRuntime, ElizaError, Plugin, action
 from eliza_nb.regression import check_baseline
@@ -221,7 +220,6 @@ def _still_works(runtime: AgentRuntime) -> None:
 PENDING: dict[str, tuple[type[BaseException], ...]] = {
     "metrics.increment": (TypeError, ValueError),
     "metrics.record": (TypeError, ValueError),
-    "create_memories": (TypeError, PydanticSerializationError),
 }
 
 

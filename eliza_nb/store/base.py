@@ -312,6 +312,22 @@ def embedding_from_blob(blob: bytes | None) -> list[float] | None:
     return values.tolist()
 
 
+def content_to_json(content: Any) -> str:
+    """The stored JSON of a memory's content (what both the single and the bulk writes keep).
+
+    Raises:
+        ValidationError: an extra key holds something JSON cannot carry (field ``content``).
+    """
+    try:
+        return str(content.model_dump_json(exclude_defaults=True))
+    except PydanticSerializationError as exc:
+        # Extra keys may hold anything; the database keeps JSON only (text must be UTF-8).
+        raise ValidationError(
+            f"memory content cannot be stored: it must be JSON-serialisable text ({exc})",
+            field="content",
+        ) from None
+
+
 def memory_to_row(memory: Memory, table: str) -> tuple[Any, ...]:
     """Flatten a memory into the stored columns.
 
@@ -319,14 +335,7 @@ def memory_to_row(memory: Memory, table: str) -> tuple[Any, ...]:
     embedding bytes)``.
     """
     content = memory.content
-    try:
-        content_json = content.model_dump_json(exclude_defaults=True)
-    except PydanticSerializationError as exc:
-        # Extra keys may hold anything; the database keeps JSON only (text must be UTF-8).
-        raise ValidationError(
-            f"memory content cannot be stored: it must be JSON-serialisable text ({exc})",
-            field="content",
-        ) from None
+    content_json = content_to_json(content)
     return (
         str(memory.id),
         table,

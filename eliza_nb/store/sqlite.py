@@ -19,6 +19,7 @@ from eliza_nb.store._schema import SCHEMA_VERSION, prepare, store_error
 from eliza_nb.store.base import (
     MemoryRow,
     TimeBound,
+    content_to_json,
     embedding_to_blob,
     epoch_us,
     memory_fields,
@@ -313,7 +314,7 @@ def _stage_row(memory: Memory) -> tuple[Any, ...]:
         memory.user_id,
         memory.agent_id,
         epoch_us(memory.created_at),
-        memory.content.model_dump_json(exclude_defaults=True),
+        content_to_json(memory.content),
         None if embedding is None else embedding_to_blob(embedding),
     )
 
