@@ -224,6 +224,8 @@ class Dispatcher:
             ok, result.text, result.data, err = fold_return(value, result.responses, self.masker)
         except (asyncio.CancelledError, KeyboardInterrupt) as exc:
             return self._stopped(result, msg, exc, t0)
+        except GeneratorExit:  # the run's coroutine is being closed: not a handler failure
+            raise
         except BaseException as exc:  # SystemExit too: sys.exit() must not stop the loop
             return await self._crashed(result, msg, exc, t0)
         if ok:

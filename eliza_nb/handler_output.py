@@ -12,6 +12,9 @@ import traceback as tb
 from collections.abc import Awaitable, Generator
 from typing import Any
 
+from pydantic import ValidationError as PydanticValidationError
+
+from eliza_nb._checks import from_pydantic
 from eliza_nb.errors import Code, ElizaError
 from eliza_nb.settings import Masker
 from eliza_nb.types import ActionResult, Content, ErrorInfo, Memory
@@ -41,7 +44,10 @@ def to_content(value: Any) -> Content:
     if isinstance(value, str):
         return Content(text=value)
     if isinstance(value, dict):
-        return Content.model_validate(value)
+        try:
+            return Content.model_validate(value)
+        except PydanticValidationError as exc:
+            raise from_pydantic(exc, "callback content", field="content") from None
     raise TypeError(f"callback expects Content, dict or str, got {type(value).__name__}")
 
 

@@ -206,3 +206,17 @@ def test_a_failing_file_writer_shows_on_the_runtime(
     assert "write_error" not in repr(rt)
     assert len(rt.metrics_frame()) == 1
     rt.close()
+
+
+async def test_a_malformed_callback_is_a_one_line_failure() -> None:
+    @action(name="BAD_CALLBACK")
+    async def bad(runtime, message, state, options, callback):  # type: ignore[no-untyped-def]
+        await callback({"text": 5})
+
+    rt = AgentRuntime(use_env=False)
+    await rt.register_plugin(Plugin(name="cb", actions=[bad]))
+    result = await rt.execute_action("BAD_CALLBACK")
+    assert result.error_code == "VALIDATION_ERROR"
+    assert result.error is not None and "\n" not in result.error.message
+    assert "text" in result.error.message and "errors.pydantic.dev" not in result.error.message
+    await rt.aclose()
