@@ -12,7 +12,9 @@ second.
 
 The ``*_history`` functions are what ``runtime.metrics_frame()`` and friends call: they make a
 ``RecordQuery`` of their filters and read it from ``recorder.history()``, the one code path for
-a file store (every session) and for this session's records in memory.
+a file store (every session) and for this session's records in memory. When records of this
+session were dropped for good (``MAX_RECORDS`` without a file), their frames say how many in
+``frame.attrs["dropped"]`` (absent when none were).
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ __all__ = [
     "METRIC_COLUMNS",
     "SUMMARY_COLUMNS",
     "components_frame",
+    "custom_history",
     "custom_metrics_frame",
     "error_history",
     "errors_frame",
@@ -269,7 +272,8 @@ def run_history(
         StoreError: the file store could not be written or read.
     """
     query = RecordQuery(action, start, end, session_id)
-    return metrics_frame_from_columns(recorder.history().run_columns(query))
+    frame = metrics_frame_from_columns(recorder.history().run_columns(query))
+    return _noting(frame, recorder.lost.runs)
 
 
 def error_history(
@@ -282,7 +286,12 @@ def error_history(
     """``errors_frame`` of the errors of ``recorder.history()`` that the filters select
     (see :func:`run_history`)."""
     query = RecordQuery(None, start, end, session_id)
-    return errors_frame(recorder.history().error_rows(query))
+    return _noting(errors_frame(recorder.history().error_rows(query)), recorder.lost.errors)
+
+
+def custom_history(recorder: MetricsRecorder) -> pd.DataFrame:
+    """``custom_metrics_frame`` of the custom metrics ``recorder`` holds (this session)."""
+    return _noting(custom_metrics_frame(recorder.custom), recorder.lost.custom)
 
 
 def summary_history(
@@ -295,4 +304,11 @@ def summary_history(
 ) -> pd.DataFrame:
     """``metrics_summary`` over :func:`run_history`."""
     frame = run_history(recorder, action, start=start, end=end, session_id=session_id)
-    return metrics_summary(frame)
+    return _noting(metrics_summary(frame), recorder.lost.runs)
+
+
+def _noting(frame: pd.DataFrame, dropped: int) -> pd.DataFrame:
+    """``frame``, saying in ``attrs["dropped"]`` how many older records no longer exist."""
+    if dropped:
+        frame.attrs["dropped"] = dropped
+    return frame
