@@ -226,7 +226,7 @@ def metrics_summary(runs: pd.DataFrame | Sequence[Sequence[Any]]) -> pd.DataFram
     """
     import pandas as pd
 
-    frame = runs if isinstance(runs, pd.DataFrame) else metrics_frame(runs)
+    frame = runs if isinstance(runs, pd.DataFrame) else _summary_columns(runs)
     if frame.empty:
         ints = ("runs", "successes", "failures")
         empty = {c: pd.Series(dtype="int64" if c in ints else "float64") for c in SUMMARY_COLUMNS}
@@ -251,6 +251,18 @@ def metrics_summary(runs: pd.DataFrame | Sequence[Sequence[Any]]) -> pd.DataFram
     out = out.reset_index()[list(SUMMARY_COLUMNS)]
     out["action"] = out["action"].astype(object)
     return out
+
+
+def _summary_columns(runs: Sequence[Sequence[Any]]) -> pd.DataFrame:
+    """The three columns ``metrics_summary`` reads, from ``RunRow`` tuples (a third of the
+    cost of the whole ``metrics_frame``)."""
+    import pandas as pd
+
+    fields = records.RUN_COLUMNS
+    picked = {name: fields.index(name) for name in ("action", "duration_ms", "success")}
+    kinds = {"action": "str", "duration_ms": "float", "success": "bool"}
+    data = {n: _series(_extract(runs, i, kinds[n]), kinds[n]) for n, i in picked.items()}
+    return pd.DataFrame(data, copy=False)
 
 
 # -- history: one query, read from the file store or from this session's records in memory ---

@@ -33,6 +33,9 @@ __all__ = ["REDRAW_INTERVAL", "ActionRunner", "Dashboard", "OptionsEditor", "ker
 
 #: Seconds between two redraws of a dashboard, at least.
 REDRAW_INTERVAL = 0.5
+#: A redraw that took t seconds is followed by none for LOAD_FACTOR * t: redrawing (a PNG
+#: plot, ~0.1-0.3 s) takes at most 1 / (LOAD_FACTOR + 1) of the kernel's time.
+LOAD_FACTOR = 19
 #: How many of the newest runs the dashboard's plot shows.
 PLOT_RUNS = 2_000
 
@@ -223,8 +226,8 @@ class Dashboard(widgets.VBox):  # type: ignore[misc]
 
     It reads this session's runs held in memory (all of them without a file store, the newest
     ``RECORDS_IN_MEMORY`` with one). A run only marks it out of date; it redraws a loop step
-    later, at most once every ``interval`` seconds and never more than a tenth of the time (a
-    slow redraw waits nine times its own length), so a batch costs one redraw per interval,
+    later, at most once every ``interval`` seconds and never more than a twentieth of the time
+    (a slow redraw waits 19 times its own length), so a batch costs one redraw per interval,
     not one per run, and no run waits for one. Without a running event loop it redraws at the
     first run after the interval.
 
@@ -254,9 +257,9 @@ class Dashboard(widgets.VBox):  # type: ignore[misc]
             ]
         )
         self._on_refresh = _Callbacks(self.output)
-        self._throttle = _Throttle(self._redraw, interval)
+        # The run listener: a run only marks the dashboard out of date (it redraws later).
+        self._throttle = _Throttle(self._redraw, interval, runtime.run_listeners)
         self.refresh_button.on_click(lambda _: self.refresh())
-        self._listener = _WeakListener(self._on_run, runtime.run_listeners)
         self.refresh()
 
     def on_refresh(self, fn: Callable[[Dashboard], Any], remove: bool = False) -> None:
@@ -277,56 +280,60 @@ class Dashboard(widgets.VBox):  # type: ignore[misc]
     def _draw(self) -> None:
         recorder = self.runtime.metrics
         held = recorder.recent()  # this session's newest records, a copy: no I/O, no flush
-        runs = frames.metrics_frame_from_columns(held.run_columns())
-        errors = frames.errors_frame(held.error_rows()[-self.max_errors :])
+        runs, session = held.runs, held.session_id
         summary = frames.metrics_summary(runs)
+        errors = frames.errors_frame(held.errors[-self.max_errors :], session)
         self.summary.value = reprs.frame_html(summary, "No runs yet.")
         latest = reprs.frame_html(errors.drop(columns=["traceback"]), "None.")
         self.errors.value = "<div><b>Latest errors</b></div>" + latest
-        self.plot.value = reprs.durations_png(runs.tail(PLOT_RUNS)) if len(runs) else b""
-        self.plot.layout.display = None if len(runs) else "none"
+        plotted = frames.metrics_frame(runs[-PLOT_RUNS:], session)
+        self.plot.value = reprs.durations_png(plotted) if runs else b""
+        self.plot.layout.display = None if runs else "none"
         total = recorder.run_count
         newest = f" · summary of the newest {len(runs)}" if len(runs) < total else ""
         updated = f"updated {datetime.now():%H:%M:%S}"
         self.status.value = f"<small>{total} runs{newest} · {updated}</small>"
 
-    def _on_run(self, result: ActionResult) -> None:
-        # Inside the run: only mark the dashboard out of date (the redraw comes later).
-        self._throttle.mark()
-
     def close(self) -> None:
         """Stop following the runtime and close the widget and its parts (idempotent)."""
         # Also called by ipywidgets' __del__, maybe of a dashboard whose __init__ failed.
-        listener, throttle = getattr(self, "_listener", None), getattr(self, "_throttle", None)
-        if listener is not None:
-            listener.detach()
+        throttle = getattr(self, "_throttle", None)
         if throttle is not None:
-            throttle.cancel()
+            throttle.detach()
         for child in (*self.children, *getattr(self.children[0], "children", ())):
             child.close()
         super().close()
 
 
 class _Throttle:
-    """Calls ``fn`` a loop step after :meth:`mark`, at most once per ``interval`` seconds and
-    no sooner than nine times its last duration after it ended (at most a tenth of the time).
+    """A run listener that calls ``fn`` a loop step after a run, at most once per ``interval``
+    seconds and no sooner than ``LOAD_FACTOR`` times its last duration after it ended (so at
+    most a twentieth of the time).
 
-    A mark while a call is due costs one attribute test. The call is scheduled on the running
-    loop; without one, a mark after the due time calls at once. ``fn`` (a bound method) is held
-    weakly: a pending call does not keep its object alive.
+    It takes its place in ``listeners``. A run while a call is due costs one attribute test.
+    The call is scheduled on the running loop; without one, a run after the due time calls at
+    once. ``fn`` (a bound method) is held weakly: once its object is garbage-collected, the
+    throttle leaves ``listeners`` by itself (and :meth:`detach` makes it leave).
     """
 
-    __slots__ = ("_fn", "_handle", "_loop", "_next", "interval")
+    __slots__ = ("__weakref__", "_fn", "_handle", "_listeners", "_loop", "_next", "interval")
 
-    def __init__(self, fn: Callable[[], None], interval: float) -> None:
-        self._fn = weakref.WeakMethod(fn)
+    def __init__(
+        self,
+        fn: Callable[[], None],
+        interval: float,
+        listeners: list[Callable[[ActionResult], Any]],
+    ) -> None:
+        self._fn = weakref.WeakMethod(fn, lambda _: self.detach())
         self.interval = interval
         self._handle: asyncio.TimerHandle | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._next = -math.inf  # when (on the clock of _now) the next call may start
+        self._listeners = listeners
+        listeners.append(self)
 
-    def mark(self) -> None:
-        """Ask for a call: scheduled for when it is due, unless one is already."""
+    def __call__(self, result: ActionResult | None) -> None:
+        """A run finished: ask for a call, unless one is already due on a live loop."""
         loop = self._loop
         if self._handle is not None and loop is not None and not loop.is_closed():
             return
@@ -356,13 +363,19 @@ class _Throttle:
             fn()
         finally:
             ended = _now(loop)
-            self._next = ended + max(self.interval, 9 * (ended - started))
+            self._next = ended + max(self.interval, LOAD_FACTOR * (ended - started))
 
     def cancel(self) -> None:
         """Drop the scheduled call, if any."""
         if self._handle is not None:
             self._handle.cancel()
             self._handle = None
+
+    def detach(self) -> None:
+        """Leave the listener list and drop the scheduled call (idempotent)."""
+        self.cancel()
+        with contextlib.suppress(ValueError):
+            self._listeners.remove(self)
 
 
 def _running_loop() -> asyncio.AbstractEventLoop | None:
@@ -375,33 +388,6 @@ def _running_loop() -> asyncio.AbstractEventLoop | None:
 def _now(loop: asyncio.AbstractEventLoop | None) -> float:
     """The clock the loop's timers use (monotonic seconds), or the monotonic clock."""
     return time.monotonic() if loop is None else loop.time()
-
-
-class _WeakListener:
-    """A run listener that calls a bound method without keeping its object alive.
-
-    It takes its place in ``listeners`` and leaves it on :meth:`detach`, or by itself once the
-    method's object is garbage-collected.
-    """
-
-    __slots__ = ("__weakref__", "_listeners", "_method")
-
-    def __init__(
-        self, method: Callable[[ActionResult], Any], listeners: list[Callable[[ActionResult], Any]]
-    ) -> None:
-        self._listeners = listeners
-        self._method = weakref.WeakMethod(method, lambda _: self.detach())
-        listeners.append(self)
-
-    def __call__(self, result: ActionResult) -> None:
-        method = self._method()
-        if method is not None:
-            method(result)
-
-    def detach(self) -> None:
-        """Leave the listener list (idempotent)."""
-        with contextlib.suppress(ValueError):
-            self._listeners.remove(self)
 
 
 def kernel_dashboard(runtime: AgentRuntime) -> Dashboard:
