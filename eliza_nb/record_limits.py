@@ -22,7 +22,7 @@ log = logging.getLogger("eliza_nb.records")
 
 #: Written runs (and errors) a file-backed recorder keeps in memory (``RECORDS_IN_MEMORY``).
 DEFAULT_IN_MEMORY = 100_000
-#: The most runs, errors and custom metrics held in memory, each (``MAX_RECORDS``).
+#: The most runs and custom metrics held in memory, each (``MAX_RECORDS``); errors: a tenth.
 DEFAULT_MAX_RECORDS = 1_000_000
 
 
@@ -32,10 +32,11 @@ class RecordLimits:
 
     Args:
         in_memory: ``RECORDS_IN_MEMORY``: with a file store, how many of the newest written
-            runs (and errors) stay in memory too; older ones are read from the file. 0 keeps
-            none once written.
-        max_records: ``MAX_RECORDS``: the most runs, errors and custom metrics (each) held in
-            memory whatever the store. Past it the oldest are dropped and counted
+            runs (errors: a tenth of it) stay in memory too; older ones are read from the
+            file. 0 keeps none once written.
+        max_records: ``MAX_RECORDS``: the most runs and custom metrics (each; errors: a
+            tenth of it) held in memory whatever the store. Past it the oldest are dropped
+            and counted
             (:attr:`MetricsRecorder.lost`); with a file store only records that could not be
             written are ever dropped so.
 
@@ -45,6 +46,17 @@ class RecordLimits:
 
     in_memory: int = 100_000  # DEFAULT_IN_MEMORY
     max_records: int = 1_000_000  # DEFAULT_MAX_RECORDS
+
+    @property
+    def window(self) -> tuple[int, int]:
+        """The runs and errors a file-backed recorder keeps once written: ``in_memory`` runs,
+        a tenth as many errors (an error row, with its traceback, weighs about five runs)."""
+        return self.in_memory, self.in_memory // 10
+
+    @property
+    def caps(self) -> tuple[int, int]:
+        """The most runs and errors held: ``max_records`` runs, a tenth as many errors."""
+        return self.max_records, max(1, self.max_records // 10)
 
     @classmethod
     def from_settings(cls, settings: _Settings) -> RecordLimits:

@@ -169,7 +169,8 @@ class MetricsRecorder:
     __slots__ = (
         "__weakref__",
         "_figures",
-        "_high",
+        "_high_errors",
+        "_high_runs",
         "_ids",
         "_lock",
         "_masker",
@@ -197,7 +198,8 @@ class MetricsRecorder:
         self.custom: list[CustomRow] = self._figures.rows
         self.session_id = 0
         self._writer: RecordWriter | None = None  # with a file store only
-        self._high = RecordLimits.high_water(self.limits.max_records)
+        caps = self.limits.caps
+        self._high_runs, self._high_errors = map(RecordLimits.high_water, caps)
         #: Records of this session no longer held in memory (with a file store: in the file).
         self.dropped = RecordCounts()
         #: Of the dropped records, those no store holds: no frame can show them.
@@ -232,8 +234,8 @@ class MetricsRecorder:
         runs.append(
             _run_row((run_id, plugin, action, started, duration_ms, code is None, code, room_id))
         )
-        if len(runs) > self._high:  # MAX_RECORDS passed by a tenth: cut back to it
-            self._trim(self.limits.max_records, lossy=True)
+        if len(runs) > self._high_runs:  # MAX_RECORDS passed by a tenth: cut back to it
+            self._trim(self.limits.caps, lossy=True)
 
     def failure(
         self,
@@ -271,8 +273,8 @@ class MetricsRecorder:
                 )
             )
         )
-        if len(self.errors) > self._high:
-            self._trim(self.limits.max_records, lossy=True)
+        if len(self.errors) > self._high_errors:
+            self._trim(self.limits.caps, lossy=True)
         return clean
 
     def absorb(
@@ -301,8 +303,9 @@ class MetricsRecorder:
         return renumber
 
     # -- bounded memory: the one way records leave the lists ---------------------------------
-    def _trim(self, keep: int, *, lossy: bool) -> None:
-        """Drop the oldest runs and errors beyond ``keep``, counting and tallying them.
+    def _trim(self, keep: tuple[int, int], *, lossy: bool) -> None:
+        """Drop the oldest runs and errors beyond ``keep`` (runs, errors), counting and
+        tallying them.
 
         With a file store the writer cuts (it shifts its offsets in the same step) and, unless
         ``lossy``, only records it has written; without one, whatever is dropped is lost.
@@ -310,8 +313,8 @@ class MetricsRecorder:
         with self._lock:
             writer = self._writer
             if writer is None:
-                runs = cut_oldest(self.runs, len(self.runs) - keep)
-                errors = cut_oldest(self.errors, len(self.errors) - keep)
+                runs = cut_oldest(self.runs, len(self.runs) - keep[0])
+                errors = cut_oldest(self.errors, len(self.errors) - keep[1])
                 lost_runs, lost_errors = len(runs), len(errors)
             else:
                 runs, errors, lost_runs, lost_errors = writer.trim(
@@ -342,10 +345,10 @@ class MetricsRecorder:
             )
 
     def _keep_window(self) -> None:
-        """With a file store, hold the written records to ``limits.in_memory``."""
-        keep = self.limits.in_memory
-        high = RecordLimits.high_water(keep)
-        if len(self.runs) > high or len(self.errors) > high:
+        """With a file store, hold the written records to ``limits.window``."""
+        keep = self.limits.window
+        runs, errors = map(RecordLimits.high_water, keep)
+        if len(self.runs) > runs or len(self.errors) > errors:
             self._trim(keep, lossy=False)
 
     @property

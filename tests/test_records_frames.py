@@ -465,7 +465,7 @@ async def test_a_file_store_keeps_a_window_in_memory_and_every_run_in_the_file(
         if i % 7 == 0:
             rt.metrics.flush()  # trims between runs: the offsets of what is written must follow
     assert rt.metrics_frame()["run_id"].tolist() == list(range(1, 101))
-    assert len(rt.metrics.runs) <= 11 and len(rt.metrics.errors) <= 10
+    assert len(rt.metrics.runs) <= 11 and len(rt.metrics.errors) <= 1  # errors: a tenth
     assert [r[1] for r in stored_runs(path)] == list(range(1, 101))  # each written once
     assert len(rt.errors_frame()) == 10 and "dropped" not in rt.metrics_frame().attrs
     assert (rt.metrics.run_count, rt.metrics.error_count) == (100, 10)
@@ -480,21 +480,22 @@ async def test_a_file_store_keeps_a_window_in_memory_and_every_run_in_the_file(
 async def test_without_a_file_the_cap_drops_the_oldest_and_the_frames_say_so(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    rt = bounded_rt(":memory:", MAX_RECORDS=10)
+    rt = bounded_rt(":memory:", MAX_RECORDS=100)  # and 10 errors
     with caplog.at_level(logging.WARNING, logger="eliza_nb.records"):
-        for i in range(100):
+        for i in range(300):
             await rt.execute_action("BOOM" if i % 2 else "TICK")
     frame = rt.metrics_frame()
-    assert frame["run_id"].tolist() == list(range(101 - len(frame), 101))  # the newest
-    assert 10 <= len(frame) <= 11 and frame.attrs["dropped"] == 100 - len(frame)
+    assert frame["run_id"].tolist() == list(range(301 - len(frame), 301))  # the newest
+    assert 100 <= len(frame) <= 110 and frame.attrs["dropped"] == 300 - len(frame)
     errors = rt.errors_frame()
-    assert errors.attrs["dropped"] == 50 - len(errors)
+    assert 10 <= len(errors) <= 11 and errors.attrs["dropped"] == 150 - len(errors)
+    assert errors["run_id"].iloc[-1] == 300
     assert rt.metrics_summary().attrs["dropped"] == frame.attrs["dropped"]
     warnings = [r.getMessage() for r in caplog.records if r.name == "eliza_nb.records"]
-    assert len(warnings) == 1 and "MAX_RECORDS=10" in warnings[0]  # once, not per drop
-    assert rt.snapshot()["metrics"]["TICK"] == {"runs": 50, "successes": 50, "error_codes": {}}
-    assert "runs=100, errors=50" in repr(rt) and "dropped=" in repr(rt.metrics)
-    assert "100 (50 failed)" in rt._repr_html_()
+    assert len(warnings) == 1 and "MAX_RECORDS=100" in warnings[0]  # once, not per drop
+    assert rt.snapshot()["metrics"]["TICK"] == {"runs": 150, "successes": 150, "error_codes": {}}
+    assert "runs=300, errors=150" in repr(rt) and "dropped=" in repr(rt.metrics)
+    assert "300 (150 failed)" in rt._repr_html_()
     rt.close()
 
 

@@ -87,10 +87,10 @@ class RecordWriter:
             return self._write(runs, errors)
 
     def trim(
-        self, runs: list[Any], errors: list[Any], keep: int, *, lossy: bool = False
+        self, runs: list[Any], errors: list[Any], keep: tuple[int, int], *, lossy: bool = False
     ) -> tuple[list[Any], list[Any], int, int]:
-        """Remove the oldest records beyond ``keep`` from each list, and shift the offsets of
-        what is written to match.
+        """Remove the oldest runs and errors beyond the newest ``keep`` (runs, errors), and
+        shift the offsets of what is written to match.
 
         Without ``lossy`` only records already written are removed (the file has them); with
         it pending ones go too, and are lost. Returns the removed runs and errors (oldest
@@ -98,8 +98,8 @@ class RecordWriter:
         """
         with self._lock:
             r, e = self._written
-            dropped_runs, lost_runs = _cut(runs, keep, r, lossy)
-            dropped_errors, lost_errors = _cut(errors, keep, e, lossy)
+            dropped_runs, lost_runs = _cut(runs, keep[0], r, lossy)
+            dropped_errors, lost_errors = _cut(errors, keep[1], e, lossy)
             self._written = (max(0, r - len(dropped_runs)), max(0, e - len(dropped_errors)))
             return dropped_runs, dropped_errors, lost_runs, lost_errors
 
