@@ -288,7 +288,7 @@ class Dispatcher:
             log.warning("%s failed [%s]: %s", where, info.code, info.message)
         if duration > self.slow_ms:
             observability.warn_slow(result.plugin, result.action, duration, self.slow_ms)
-        for listener in self.listeners:
+        for listener in tuple(self.listeners):  # a copy: a listener may leave the list meanwhile
             try:
                 listener(result)
             except Exception as exc:  # a broken listener must not fail the run

@@ -16,6 +16,14 @@ retried, logged once and shown as :attr:`MetricsRecorder.write_error`; only an e
 
 :meth:`MetricsRecorder.history` is where frames read the records back: the file store, or
 this session's lists (``eliza_nb.store.lists.RecordLists``).
+
+Memory stays bounded however long a kernel runs (:class:`RecordLimits`): with a file store the
+file is the source of truth and, after each write, only the newest ``RECORDS_IN_MEMORY``
+records stay in the lists; without one, past ``MAX_RECORDS`` the oldest are dropped and
+counted (:attr:`MetricsRecorder.lost`, ``frame.attrs["dropped"]``). Every record leaves the
+lists through ``MetricsRecorder._trim`` (with a file, through the writer's ``trim``, which
+shifts its offsets in the same step), which also keeps the totals (``run_count``,
+``run_tally()``) right.
 """
 
 from __future__ import annotations
@@ -23,13 +31,19 @@ from __future__ import annotations
 import atexit
 import functools
 import itertools
+import logging
 import os
 import re
+import threading
 import time
 import weakref
+from collections import Counter
 from collections.abc import Sequence
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from eliza_nb.custom_metrics import CustomMetrics, CustomRow, checked_number
+from eliza_nb.record_limits import RecordCounts, RecordLimits, cut_oldest
 from eliza_nb.store.base import RecordSource, RecordStore
 from eliza_nb.store.lists import RecordLists
 from eliza_nb.store.writer import FLUSH_INTERVAL, RecordWriter
@@ -38,7 +52,18 @@ from eliza_nb.types import ErrorInfo
 if TYPE_CHECKING:
     from eliza_nb.settings import Masker
 
-__all__ = ["FLUSH_INTERVAL", "ErrorRow", "MetricsRecorder", "RunRow", "safe_str", "safe_text"]
+__all__ = [
+    "FLUSH_INTERVAL",
+    "ErrorRow",
+    "MetricsRecorder",
+    "RecordCounts",
+    "RecordLimits",
+    "RunRow",
+    "safe_str",
+    "safe_text",
+]
+
+log = logging.getLogger("eliza_nb.records")
 
 
 class RunRow(NamedTuple):
@@ -72,6 +97,24 @@ ERROR_COLUMNS = ErrorRow._fields
 # tuple.__new__ skips the NamedTuple's Python-level __new__: a third of the cost per row.
 _run_row = functools.partial(tuple.__new__, RunRow)
 _error_row = functools.partial(tuple.__new__, ErrorRow)
+
+
+#: What a run is counted by: (action, success, error code).
+RunKey = tuple[Any, Any, Any]
+_RUN_KEY = itemgetter(2, 5, 6)
+
+
+def tally(runs: Sequence[Sequence[Any]]) -> Counter[RunKey]:
+    """How many runs there are of each ``(action, success, error_code)`` (one C-level pass).
+
+    Records of the wrong shape (appended by other code) are skipped.
+    """
+    try:
+        return Counter(map(_RUN_KEY, runs))
+    except (IndexError, TypeError):
+        width = len(RUN_COLUMNS)
+        good = (r for r in runs if isinstance(r, tuple | list) and len(r) == width)
+        return Counter(map(_RUN_KEY, good))
 
 
 def safe_text(text: str) -> str:
@@ -116,30 +159,54 @@ class MetricsRecorder:
         >>> rt.custom_metrics_frame()["name"].tolist()
         ['cache_hits', 'tokens']
 
-    ``runs`` and ``errors`` hold this session's records; with a file store they are also
-    written there (see :meth:`attach`), which is where frames read the history from.
+    ``runs`` and ``errors`` hold this session's newest records, within ``limits``
+    (:class:`RecordLimits`): with a file store they are written there (see :meth:`attach`),
+    which is where frames read the history from, and only a window of them stays here.
+    :attr:`dropped` counts the records no longer held, :attr:`lost` those of them no store
+    holds either; :attr:`run_count` and :meth:`run_tally` count every run all the same.
     """
 
     __slots__ = (
         "__weakref__",
+        "_figures",
+        "_high_errors",
+        "_high_runs",
         "_ids",
+        "_lock",
         "_masker",
+        "_tally",
+        "_warned",
         "_writer",
         "custom",
+        "dropped",
         "errors",
+        "limits",
+        "lost",
         "runs",
         "session_id",
     )
 
-    def __init__(self, masker: Masker | None = None) -> None:
+    def __init__(self, masker: Masker | None = None, limits: RecordLimits | None = None) -> None:
         # Appended to only by run() and failure(): RunRow/ErrorRow tuples.
         self.runs: list[RunRow] = []
         self.errors: list[ErrorRow] = []
         self._masker = masker
         self._ids = itertools.count(1)
-        self.custom: list[tuple[float, str, str, float]] = []
+        self.limits = RecordLimits() if limits is None else limits
+        self._figures = CustomMetrics(self.limits)
+        #: Handlers' own figures: (timestamp, name, kind, value) rows.
+        self.custom: list[CustomRow] = self._figures.rows
         self.session_id = 0
         self._writer: RecordWriter | None = None  # with a file store only
+        caps = self.limits.caps
+        self._high_runs, self._high_errors = map(RecordLimits.high_water, caps)
+        #: Records of this session no longer held in memory (with a file store: in the file).
+        self.dropped = RecordCounts()
+        #: Of the dropped records, those no store holds: no frame can show them.
+        self.lost = RecordCounts()
+        self._tally: Counter[RunKey] = Counter()  # of the dropped runs
+        self._lock = threading.Lock()  # one trim at a time; readers of the lists wait for it
+        self._warned = False
 
     # -- recording: the one place run and error rows are built -------------------------------
     def new_run_id(self) -> int:
@@ -163,9 +230,12 @@ class MetricsRecorder:
         """
         if code is not None:
             code = safe_str(code)
-        self.runs.append(
+        runs = self.runs
+        runs.append(
             _run_row((run_id, plugin, action, started, duration_ms, code is None, code, room_id))
         )
+        if len(runs) > self._high_runs:  # MAX_RECORDS passed by a tenth: cut back to it
+            self._trim(self.limits.caps, lossy=True)
 
     def failure(
         self,
@@ -203,6 +273,8 @@ class MetricsRecorder:
                 )
             )
         )
+        if len(self.errors) > self._high_errors:
+            self._trim(self.limits.caps, lossy=True)
         return clean
 
     def absorb(
@@ -213,8 +285,8 @@ class MetricsRecorder:
     ) -> dict[int, int]:
         """Record another recorder's rows here (a Dask worker's), under fresh run ids.
 
-        Returns the map of old to new run ids. The rows go through :meth:`run` and
-        :meth:`failure` like any other, keeping their own times.
+        Returns the map of old to new run ids. The rows go through :meth:`run`,
+        :meth:`failure` and the custom metrics' path like any other, keeping their own times.
         """
         renumber: dict[int, int] = {}
         for run_id, plugin, action, started, duration, _ok, code, room in runs:
@@ -226,9 +298,84 @@ class MetricsRecorder:
             )
             new_id = None if run_id is None else renumber.get(run_id)
             self.failure(new_id, plugin, action, info, at=at)
-        self.custom.extend(custom)
+        for at, name, kind, value in custom:
+            self._custom(at, name, kind, value)
         return renumber
 
+    # -- bounded memory: the one way records leave the lists ---------------------------------
+    def _trim(self, keep: tuple[int, int], *, lossy: bool) -> None:
+        """Drop the oldest runs and errors beyond ``keep`` (runs, errors), counting and
+        tallying them.
+
+        With a file store the writer cuts (it shifts its offsets in the same step) and, unless
+        ``lossy``, only records it has written; without one, whatever is dropped is lost.
+        """
+        with self._lock:
+            writer = self._writer
+            if writer is None:
+                runs = cut_oldest(self.runs, len(self.runs) - keep[0])
+                errors = cut_oldest(self.errors, len(self.errors) - keep[1])
+                lost_runs, lost_errors = len(runs), len(errors)
+            else:
+                runs, errors, lost_runs, lost_errors = writer.trim(
+                    self.runs, self.errors, keep, lossy=lossy
+                )
+            self._tally.update(tally(runs))
+            self.dropped.runs += len(runs)
+            self.dropped.errors += len(errors)
+        self._lose(lost_runs, lost_errors, 0)
+
+    def _lose(self, runs: int, errors: int, custom: int) -> None:
+        """Count records that are gone for good; the first time, say so (a warning)."""
+        if not (runs or errors or custom):
+            return
+        lost = self.lost
+        lost.runs += runs
+        lost.errors += errors
+        lost.custom += custom
+        if not self._warned:
+            self._warned = True
+            where = "" if self._writer is None else " (they could not be written to the store)"
+            log.warning(
+                "MAX_RECORDS=%d reached in session %d: the oldest records are dropped from "
+                "memory%s; frames say how many in frame.attrs['dropped']",
+                self.limits.max_records,
+                self.session_id,
+                where,
+            )
+
+    def _keep_window(self) -> None:
+        """With a file store, hold the written records to ``limits.window``."""
+        keep = self.limits.window
+        runs, errors = map(RecordLimits.high_water, keep)
+        if len(self.runs) > runs or len(self.errors) > errors:
+            self._trim(keep, lossy=False)
+
+    @property
+    def run_count(self) -> int:
+        """How many runs this session recorded (held or not)."""
+        return self.dropped.runs + len(self.runs)
+
+    @property
+    def error_count(self) -> int:
+        """How many errors this session recorded (held or not)."""
+        return self.dropped.errors + len(self.errors)
+
+    def run_tally(self) -> Counter[RunKey]:
+        """How many runs this session recorded of each ``(action, success, error_code)``,
+        the dropped ones included."""
+        with self._lock:
+            return self._tally + tally(self.runs)
+
+    def recent(self) -> RecordLists:
+        """This session's records held in memory (the newest ones), as a record source.
+
+        A copy of the lists: a trim by the flusher thread cannot change it while it is read.
+        """
+        with self._lock:
+            return RecordLists(list(self.runs), list(self.errors), self.session_id)
+
+    # -- the store -------------------------------------------------------------------------
     @property
     def sink(self) -> RecordStore | None:
         """The store records are flushed to (None: they live in memory only)."""
@@ -280,13 +427,19 @@ class MetricsRecorder:
     def flush(self) -> int:
         """Write the records not yet in the store now; returns how many were written.
 
+        Then the written records past ``limits.in_memory`` leave memory (the file has them).
+
         Raises:
             StoreError: the store could not be written, whatever the cause (another exception
                 of the store is wrapped in one). The records stay pending for the next try and
                 :attr:`write_error` says why.
         """
         writer = self._writer
-        return 0 if writer is None else writer.write(self.runs, self.errors)
+        if writer is None:
+            return 0
+        written = writer.write(self.runs, self.errors)
+        self._keep_window()
+        return written
 
     def close(self) -> None:
         """Stop the flusher, write what is pending and end the session (idempotent).
@@ -298,21 +451,33 @@ class MetricsRecorder:
             writer.close(self.runs, self.errors)
             _LIVE.discard(self)
 
+    # -- handlers' own figures -------------------------------------------------------------
     def increment(self, name: str, n: float = 1) -> None:
-        """Add ``n`` to the counter ``name`` (a row of kind ``counter``)."""
-        self.custom.append((time.time(), name, "counter", float(n)))
+        """Add ``n`` to the counter ``name`` (a row of kind ``counter``).
+
+        Raises:
+            ValidationError: ``name`` is not a string or ``n`` not a number.
+        """
+        self._custom(time.time(), name, "counter", checked_number("increment", name, n, "n"))
 
     def record(self, name: str, value: float) -> None:
-        """Record one observation of ``name`` (a row of kind ``value``)."""
-        self.custom.append((time.time(), name, "value", float(value)))
+        """Record one observation of ``name`` (a row of kind ``value``).
+
+        Raises:
+            ValidationError: ``name`` is not a string or ``value`` not a number.
+        """
+        self._custom(time.time(), name, "value", checked_number("record", name, value, "value"))
+
+    def _custom(self, at: float, name: str, kind: str, value: float) -> None:
+        """Record one custom-metric row (and count the rows it pushed out of memory)."""
+        dropped = self._figures.add(at, name, kind, value)
+        if dropped:
+            self.dropped.custom += dropped
+            self._lose(0, 0, dropped)
 
     def counters(self) -> dict[str, float]:
-        """Current total of every counter."""
-        totals: dict[str, float] = {}
-        for _, name, kind, value in self.custom:
-            if kind == "counter":
-                totals[name] = totals.get(name, 0.0) + value
-        return totals
+        """Current total of every counter (rows dropped from memory still count)."""
+        return self._figures.counters()
 
     def clear(self) -> None:
         """Forget every record of this session in memory (used by ``%eliza reset``).
@@ -320,19 +485,23 @@ class MetricsRecorder:
         Records a file store already holds (and pending ones, written first) stay there; if the
         pending ones cannot be written, that is logged as an error. Never raises.
         """
-        if self._writer is not None:
-            self._writer.clear(self.runs, self.errors)  # writes the pending records first
-        self.runs.clear()
-        self.errors.clear()
-        self.custom.clear()
+        with self._lock:
+            if self._writer is not None:
+                self._writer.clear(self.runs, self.errors)  # writes the pending records first
+            self.runs.clear()
+            self.errors.clear()
+            self._figures.clear()
+            self._tally.clear()
+            self.dropped, self.lost, self._warned = RecordCounts(), RecordCounts(), False
 
     def __repr__(self) -> str:
-        sink, error = self.sink, self.write_error
+        sink, error, lost = self.sink, self.write_error, self.lost
         where = "in memory" if sink is None else f"flushed to {sink!r}"
         failing = "" if error is None else f", write_error={error!r}"
+        dropped = f", dropped={lost.runs + lost.errors + lost.custom}" if self._warned else ""
         return (
-            f"MetricsRecorder(session={self.session_id}, runs={len(self.runs)}, "
-            f"errors={len(self.errors)}, {where}{failing})"
+            f"MetricsRecorder(session={self.session_id}, runs={self.run_count}, "
+            f"errors={self.error_count}, {where}{dropped}{failing})"
         )
 
 

@@ -87,7 +87,7 @@ class Reports:
 
     def custom_metrics_frame(self) -> pd.DataFrame:
         """Handlers' own figures from ``runtime.metrics.increment`` / ``record``."""
-        return frames.custom_metrics_frame(self.recorder.custom)
+        return frames.custom_history(self.recorder)
 
     def components_frame(self) -> pd.DataFrame:
         """One row per registered part: ``plugin, kind, name, description, similes``."""
@@ -112,15 +112,16 @@ class Reports:
         }
 
     def _run_counts(self) -> dict[str, dict[str, Any]]:
+        # From the recorder's totals: runs that left memory (a file store's window) still count.
         counts: dict[str, dict[str, Any]] = {}
-        for row in self.recorder.runs:
-            entry = counts.setdefault(row.action, {"runs": 0, "successes": 0, "error_codes": {}})
-            entry["runs"] += 1
-            if row.success:
-                entry["successes"] += 1
+        for (action, success, code), n in self.recorder.run_tally().items():
+            entry = counts.setdefault(action, {"runs": 0, "successes": 0, "error_codes": {}})
+            entry["runs"] += n
+            if success:
+                entry["successes"] += n
             else:
                 codes = entry["error_codes"]
-                codes[row.error_code] = codes.get(row.error_code, 0) + 1
+                codes[code] = codes.get(code, 0) + n
         return dict(sorted(counts.items()))
 
 

@@ -120,8 +120,7 @@ class StateView(Protocol):
 
 
 class _Runs(Protocol):  # a MetricsRecorder
-    @property
-    def runs(self) -> Sequence[tuple[Any, ...]]: ...  # RunRow tuples
+    def run_tally(self) -> Mapping[tuple[Any, Any, Any], int]: ...  # (action, success, code)
 
 
 class _Plugins(Protocol):  # a Registry
@@ -141,7 +140,6 @@ class RuntimeView(Protocol):
     def registry(self) -> _Plugins: ...
 
 
-_SUCCESS = 5  # the index of RunRow.success (rows may be plain tuples of its fields)
 _CARD = (
     "<div class='eliza-card' style='border:1px solid #ccc;border-radius:6px;padding:6px 10px;"
     "margin:4px 0;font-family:sans-serif;font-size:13px'>{}</div>"
@@ -207,13 +205,13 @@ def state_html(state: StateView) -> str:
 
 def runtime_html(runtime: RuntimeView) -> str:
     """A card: agent, plugins and run counts."""
-    runs = runtime.metrics.runs
-    failures = sum(1 for r in runs if not r[_SUCCESS])
+    tally = runtime.metrics.run_tally()  # every run of the session, held in memory or not
+    failures = sum(n for (_, success, _), n in tally.items() if not success)
     parts = [
         f"<div><b>AgentRuntime</b> · agent {escape(runtime.agent_id)}</div>",
         _row("plugins", ", ".join(runtime.registry.plugins) or "none"),
         _row("actions", ", ".join(runtime.registry.action_names()) or "none"),
-        _row("runs", f"{len(runs)} ({failures} failed)"),
+        _row("runs", f"{sum(tally.values())} ({failures} failed)"),
     ]
     return _CARD.format("".join(parts))
 

@@ -33,6 +33,7 @@ from eliza_nb.message_loop import MessageLoop
 from eliza_nb.models import ModelHandler, ModelRegistry, call_model, model_key
 from eliza_nb.plugin import Action, Evaluator, Plugin, Provider, Service
 from eliza_nb.plugin_host import LOCAL_PLUGIN, PluginHost
+from eliza_nb.record_limits import RecordLimits
 from eliza_nb.records import MetricsRecorder
 from eliza_nb.registry import Registry
 from eliza_nb.reports import Reports
@@ -85,7 +86,8 @@ class AgentRuntime:
         self.settings = Settings(settings, char_settings, use_env=use_env)
         self.store = _store(database)
         self.messages = MemoryManager(self, self.store, "messages")
-        self.metrics = MetricsRecorder(self.settings.masker)
+        limits = RecordLimits.from_settings(self.settings)  # RECORDS_IN_MEMORY, MAX_RECORDS
+        self.metrics = MetricsRecorder(self.settings.masker, limits)
         # One session per start; with a file store the records are flushed there (records.py).
         self.session_id = self.metrics.attach(self.store, self.agent_id)
         self.registry = Registry()
@@ -466,7 +468,7 @@ class AgentRuntime:
         trouble = f", write_error={failing!r}" if failing else ""
         return (
             f"AgentRuntime(agent={self.agent_id!r}, plugins=[{plugins}], "
-            f"runs={len(self.metrics.runs)}, errors={len(self.metrics.errors)}{trouble})"
+            f"runs={self.metrics.run_count}, errors={self.metrics.error_count}{trouble})"
         )
 
     def _repr_html_(self) -> str:

@@ -17,7 +17,8 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from eliza_nb import AgentRuntime, Plugin, StoreError, action, frames
+from eliza_nb import AgentRuntime, Plugin, StoreError, ValidationError, action, frames
+from eliza_nb.record_limits import RecordLimits
 from eliza_nb.records import MetricsRecorder, RunRow
 from eliza_nb.settings import Masker
 from eliza_nb.store import SQLiteStore
@@ -445,3 +446,119 @@ def test_close_and_clear_never_raise_when_the_store_always_fails(
     assert len(errors) == 3, errors  # clear(), close(), and the session that could not end
     assert "clear(): 1 runs and 0 errors" in errors[0] and "RuntimeError: broken" in errors[0]
     assert rec.sink is None and rec.write_error is not None
+
+
+# -- bounded memory: RECORDS_IN_MEMORY with a file, MAX_RECORDS without -------------------------
+def bounded_rt(database: Any, **settings: int) -> AgentRuntime:
+    rt = AgentRuntime(database=database, settings=settings, use_env=False)
+    rt.run_sync(rt.register_plugin(PLUGIN))
+    return rt
+
+
+async def test_a_file_store_keeps_a_window_in_memory_and_every_run_in_the_file(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "agent.db"
+    rt = bounded_rt(path, RECORDS_IN_MEMORY=10)
+    for i in range(100):
+        await rt.execute_action("BOOM" if i % 10 == 0 else "TICK")
+        if i % 7 == 0:
+            rt.metrics.flush()  # trims between runs: the offsets of what is written must follow
+    assert rt.metrics_frame()["run_id"].tolist() == list(range(1, 101))
+    assert len(rt.metrics.runs) <= 11 and len(rt.metrics.errors) <= 1  # errors: a tenth
+    assert [r[1] for r in stored_runs(path)] == list(range(1, 101))  # each written once
+    assert len(rt.errors_frame()) == 10 and "dropped" not in rt.metrics_frame().attrs
+    assert (rt.metrics.run_count, rt.metrics.error_count) == (100, 10)
+    assert "runs=100, errors=10" in repr(rt)
+    counts = rt.snapshot()["metrics"]
+    assert counts["TICK"]["runs"] == 90
+    assert counts["BOOM"] == {"runs": 10, "successes": 0, "error_codes": {"HANDLER_ERROR": 10}}
+    rt.close()
+    assert [r[1] for r in stored_runs(path)] == list(range(1, 101))
+
+
+async def test_without_a_file_the_cap_drops_the_oldest_and_the_frames_say_so(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    rt = bounded_rt(":memory:", MAX_RECORDS=100)  # and 10 errors
+    with caplog.at_level(logging.WARNING, logger="eliza_nb.records"):
+        for i in range(300):
+            await rt.execute_action("BOOM" if i % 2 else "TICK")
+    frame = rt.metrics_frame()
+    assert frame["run_id"].tolist() == list(range(301 - len(frame), 301))  # the newest
+    assert 100 <= len(frame) <= 110 and frame.attrs["dropped"] == 300 - len(frame)
+    errors = rt.errors_frame()
+    assert 10 <= len(errors) <= 11 and errors.attrs["dropped"] == 150 - len(errors)
+    assert errors["run_id"].iloc[-1] == 300
+    assert rt.metrics_summary().attrs["dropped"] == frame.attrs["dropped"]
+    warnings = [r.getMessage() for r in caplog.records if r.name == "eliza_nb.records"]
+    assert len(warnings) == 1 and "MAX_RECORDS=100" in warnings[0]  # once, not per drop
+    assert rt.snapshot()["metrics"]["TICK"] == {"runs": 150, "successes": 150, "error_codes": {}}
+    assert "runs=300, errors=150" in repr(rt) and "dropped=" in repr(rt.metrics)
+    assert "300 (150 failed)" in rt._repr_html_()
+    rt.close()
+
+
+def test_custom_metrics_are_capped_and_counters_keep_their_totals() -> None:
+    rt = bounded_rt(":memory:", MAX_RECORDS=10)
+    for _ in range(50):
+        rt.metrics.increment("hits")
+    rt.metrics.record("tokens", 3)
+    frame = rt.custom_metrics_frame()
+    assert len(frame) <= 11 and frame.attrs["dropped"] == 51 - len(frame)
+    assert frame["name"].iloc[-1] == "tokens"
+    assert rt.metrics.counters() == {"hits": 50.0}
+    rt.metrics.clear()
+    assert rt.metrics.counters() == {} and "dropped" not in rt.custom_metrics_frame().attrs
+    rt.close()
+
+
+@pytest.mark.parametrize(
+    ("call", "field", "text"),
+    [
+        (lambda m: m.record("n", "abc"), "value", "metrics.record('n'): value must be a number"),
+        (lambda m: m.record(3, 1.0), "name", "metrics.record: the metric name must be a string"),
+        (lambda m: m.increment("n", None), "n", "metrics.increment('n'): n must be a number"),
+        (lambda m: m.increment("n", True), "n", "got bool"),
+    ],
+)
+def test_custom_metrics_refuse_what_is_not_a_name_and_a_number(
+    call: Any, field: str, text: str
+) -> None:
+    rec = MetricsRecorder()
+    with pytest.raises(ValidationError) as info:
+        call(rec)
+    assert info.value.field == field and text in info.value.message
+    assert "\n" not in str(info.value) and rec.custom == []
+
+
+def test_unusable_limits_are_logged_and_the_defaults_used(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING, logger="eliza_nb.records"):
+        rt = AgentRuntime(settings={"MAX_RECORDS": "lots", "RECORDS_IN_MEMORY": -1}, use_env=False)
+    assert rt.metrics.limits == RecordLimits()
+    assert len([r for r in caplog.records if "is not a whole number" in r.getMessage()]) == 2
+    rt.close()
+    rt = AgentRuntime(settings={"MAX_RECORDS": "500", "RECORDS_IN_MEMORY": 900}, use_env=False)
+    assert rt.metrics.limits == RecordLimits(in_memory=500, max_records=500)
+    rt.close()
+
+
+def test_records_a_failing_file_cannot_take_are_dropped_past_the_cap_and_counted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    store = SQLiteStore(tmp_path / "a.db")
+    rec = MetricsRecorder(limits=RecordLimits(in_memory=5, max_records=10))
+    rec.attach(store, "agent", interval=3600)
+    fail_writes(monkeypatch, store, OSError("disk full"), times=10**9)
+    with caplog.at_level(logging.WARNING, logger="eliza_nb.records"):
+        for _ in range(30):
+            rec.run(rec.new_run_id(), "p", "A", time.time(), 1.0, "r")
+    assert len(rec.runs) <= 11 and rec.lost.runs == 30 - len(rec.runs) == rec.dropped.runs
+    assert any("could not be written" in r.getMessage() for r in caplog.records)
+    monkeypatch.undo()
+    held = len(rec.runs)
+    assert rec.flush() == held  # what is still held is written, once
+    assert store.run_columns()["run_id"].tolist() == list(range(31 - held, 31))
+    assert len(rec.runs) == 5 and rec.lost.runs == 30 - held  # the window: the file has them
+    rec.close()
+    store.close()

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+import gc
+import weakref
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
+import comm
 import pytest
+from ipywidgets.widgets.widget import _instances as widget_instances
 
-from eliza_nb import ActionNotFoundError, ActionResult, AgentRuntime, Plugin, action
+import eliza_nb
+from eliza_nb import ActionNotFoundError, ActionResult, AgentRuntime, Plugin, action, frames
 from eliza_nb.kernel.widgets import ActionRunner, Dashboard
 
 CLICK = {"content": {"data": {"method": "custom", "content": {"event": "click"}}}, "buffers": []}
@@ -161,31 +166,135 @@ def test_refresh_picks_up_new_actions(runner: ActionRunner, runtime: AgentRuntim
 
 
 # -- Dashboard --------------------------------------------------------------------------
-def test_dashboard_refreshes_after_every_run(dashboard: Dashboard, runtime: AgentRuntime) -> None:
-    refreshes: list[Dashboard] = []
-    dashboard.on_refresh(refreshes.append)
-    assert "No runs yet" in dashboard.summary.value and bytes(dashboard.plot.value) == b""
-    runtime.run("ECHO", "a")
-    assert len(refreshes) == 1 and "ECHO" in dashboard.summary.value
-    assert bytes(dashboard.plot.value).startswith(b"\x89PNG")
-    runtime.run("BROKEN")
-    assert len(refreshes) == 2
-    assert (
-        "HANDLER_ERROR" in dashboard.errors.value and "handler exploded" in dashboard.errors.value
-    )
-    assert "2 runs" in dashboard.status.value
+class Clock:
+    """The running loop's clock, moved by hand: timers fire when a test says time has passed."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.now = loop.time()
+
+    def __call__(self) -> float:
+        return self.now
+
+    async def advance(self, seconds: float) -> None:
+        self.now += seconds
+        for _ in range(2):  # the timers now due run in the loop's next turn, after this task
+            await asyncio.sleep(0)
 
 
-async def test_runs_within_one_loop_step_refresh_once(
-    dashboard: Dashboard, runtime: AgentRuntime
+@pytest.fixture
+async def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
+    loop = asyncio.get_running_loop()
+    fake = Clock(loop)
+    monkeypatch.setattr(loop, "time", fake)
+    return fake
+
+
+@pytest.fixture
+async def live(runtime: AgentRuntime, clock: Clock) -> AsyncIterator[Dashboard]:
+    """A dashboard made on the (faked) running loop, with the default 0.5 s interval."""
+    widget = Dashboard(runtime)
+    yield widget
+    widget.close()
+
+
+async def test_a_run_redraws_the_dashboard_a_loop_step_later(
+    live: Dashboard, runtime: AgentRuntime, clock: Clock
 ) -> None:
     refreshes: list[Dashboard] = []
-    dashboard.on_refresh(refreshes.append)
-    for _ in range(5):
-        await runtime.execute_action("BROKEN")  # a sync handler: no suspension in between
-    assert refreshes == []
-    await asyncio.sleep(0)  # one loop turn: the scheduled refresh runs
-    assert len(refreshes) == 1 and "5 runs" in dashboard.status.value
+    live.on_refresh(refreshes.append)
+    assert "No runs yet" in live.summary.value and bytes(live.plot.value) == b""
+    await clock.advance(1.0)  # idle for longer than the interval
+    await runtime.execute_action("ECHO", "a")
+    await runtime.execute_action("BROKEN")  # a sync handler: no loop turn in between
+    assert refreshes == []  # no run waited for a redraw
+    await clock.advance(0)
+    assert len(refreshes) == 1 and "ECHO" in live.summary.value
+    assert bytes(live.plot.value).startswith(b"\x89PNG")
+    assert "HANDLER_ERROR" in live.errors.value and "handler exploded" in live.errors.value
+    assert "2 runs" in live.status.value
+
+
+async def test_a_burst_of_runs_costs_one_redraw_per_interval(
+    live: Dashboard, runtime: AgentRuntime, clock: Clock
+) -> None:
+    refreshes: list[Dashboard] = []
+    live.on_refresh(refreshes.append)
+    for _ in range(3):
+        for _ in range(40):
+            await runtime.execute_action("ECHO", "x")  # suspends: the loop turns meanwhile
+        await clock.advance(0.25)
+    assert len(refreshes) == 1  # at 0.5 s, not after every run nor every turn
+    await clock.advance(0.25)
+    assert len(refreshes) == 2 and "120 runs" in live.status.value
+    await clock.advance(5)
+    assert len(refreshes) == 2  # nothing ran: nothing to redraw
+
+
+async def test_a_slow_redraw_waits_19_times_its_length(
+    live: Dashboard, runtime: AgentRuntime, clock: Clock
+) -> None:
+    def slow(dashboard: Dashboard) -> None:
+        clock.now += 0.2  # this redraw took 0.2 s
+
+    live.on_refresh(slow)
+    live.refresh()
+    refreshes: list[Dashboard] = []
+    live.on_refresh(refreshes.append)
+    await runtime.execute_action("BROKEN")
+    await clock.advance(3.7)
+    assert refreshes == []  # redrawing at most a twentieth of the time: 3.8 s after it ended
+    await clock.advance(0.1)
+    assert len(refreshes) == 1
+
+
+async def test_ten_rerun_dashboard_cells_leave_one_listening(
+    eliza_shell: Any, clock: Clock
+) -> None:
+    runtime = eliza_nb.get_runtime()
+    runtime.run_sync(runtime.register_plugin(Plugin(name="w", actions=[echo])))
+    shown = [eliza_shell.run_cell("%eliza dashboard").result for _ in range(10)]
+    assert len(runtime.run_listeners) == 1
+    assert all(d.comm is None for d in shown[:-1]) and shown[-1].comm is not None
+    refreshes: list[Dashboard] = []
+    shown[-1].on_refresh(refreshes.append)
+    await clock.advance(1.0)
+    await runtime.execute_action("ECHO")
+    await clock.advance(0)
+    assert len(refreshes) == 1
+    shown[-1].close()
+    assert runtime.run_listeners == []
+
+
+def forget(widget: Any) -> None:
+    """Let ipywidgets and the comm manager let go of a widget and its parts, as if the front end
+    had closed them (the widget registry and the comms hold every open widget)."""
+    for child in getattr(widget, "children", ()):
+        forget(child)
+    widget_instances.pop(widget.model_id, None)
+    comm.get_comm_manager().unregister_comm(widget.comm)
+    widget.comm = None
+
+
+def test_a_dashboard_nobody_holds_stops_listening(runtime: AgentRuntime) -> None:
+    dashboard = Dashboard(runtime)
+    gone = weakref.ref(dashboard)
+    forget(dashboard)
+    del dashboard
+    gc.collect()
+    assert gone() is None and runtime.run_listeners == []
+    assert runtime.run("ECHO").success
+
+
+def test_the_status_says_when_the_summary_covers_the_newest_runs_only() -> None:
+    runtime = AgentRuntime(settings={"MAX_RECORDS": 10}, use_env=False)
+    runtime.run_sync(runtime.register_plugin(Plugin(name="w", actions=[echo])))
+    for _ in range(30):
+        runtime.run("ECHO")
+    dashboard = Dashboard(runtime)
+    held = len(runtime.metrics.runs)
+    assert f"30 runs · summary of the newest {held} ·" in dashboard.status.value
+    dashboard.close()
+    runtime.close()
 
 
 def test_refresh_button_and_close(dashboard: Dashboard, runtime: AgentRuntime) -> None:
@@ -194,14 +303,16 @@ def test_refresh_button_and_close(dashboard: Dashboard, runtime: AgentRuntime) -
     dashboard.refresh_button._handle_msg(CLICK)
     assert len(refreshes) == 1
     dashboard.close()
+    dashboard.close()  # idempotent
     runtime.run("ECHO")
     assert len(refreshes) == 1 and runtime.run_listeners == []
+    assert dashboard.comm is None and dashboard.summary.comm is None  # its parts closed too
 
 
 def test_dashboard_shows_its_own_errors(dashboard: Dashboard, monkeypatch: Any) -> None:
-    def fail(**filters: Any) -> None:
+    def fail(*args: Any) -> None:
         raise RuntimeError("no frame")
 
-    monkeypatch.setattr(dashboard.runtime, "metrics_summary", fail)
+    monkeypatch.setattr(frames, "metrics_summary", fail)
     dashboard.refresh()
     assert errors_in(dashboard.output)[0]["evalue"] == "no frame"

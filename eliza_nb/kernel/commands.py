@@ -409,11 +409,11 @@ def _ui(ctx: Context, args: argparse.Namespace) -> Any:
     return ActionRunner(ctx.runtime)
 
 
-@_command("dashboard", "the live metrics widget (refreshes after every run)")
+@_command("dashboard", "the live metrics widget (it replaces the one shown before)")
 def _dashboard(ctx: Context, args: argparse.Namespace) -> Any:
-    from eliza_nb.kernel.widgets import Dashboard
+    from eliza_nb.kernel.widgets import kernel_dashboard
 
-    return Dashboard(ctx.runtime)
+    return kernel_dashboard(ctx.runtime)
 
 
 @_command("debug", "log level of the 'eliza_nb' logger", arg("level", choices=list(DEBUG_LEVELS)))

@@ -9,14 +9,18 @@ output, never swallowed.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import math
+import time
 import traceback
+import weakref
 from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import ipywidgets as widgets
 
-from eliza_nb import reprs
+from eliza_nb import frames, reprs
 from eliza_nb.errors import ElizaError
 from eliza_nb.kernel._args import parse_value
 
@@ -24,7 +28,15 @@ if TYPE_CHECKING:
     from eliza_nb.runtime import AgentRuntime
     from eliza_nb.types import ActionResult
 
-__all__ = ["ActionRunner", "Dashboard", "OptionsEditor"]
+__all__ = ["REDRAW_INTERVAL", "ActionRunner", "Dashboard", "OptionsEditor", "kernel_dashboard"]
+
+#: Seconds between two redraws of a dashboard, at least.
+REDRAW_INTERVAL = 0.5
+#: A redraw that took t seconds is followed by none for LOAD_FACTOR * t: redrawing (a PNG
+#: plot, ~0.1-0.3 s) takes at most 1 / (LOAD_FACTOR + 1) of the kernel's time.
+LOAD_FACTOR = 19
+#: How many of the newest runs the dashboard's plot shows.
+PLOT_RUNS = 2_000
 
 
 def _error(ename: str, evalue: str, lines: list[str]) -> dict[str, Any]:
@@ -211,11 +223,20 @@ class ActionRunner(widgets.VBox):  # type: ignore[misc]
 class Dashboard(widgets.VBox):  # type: ignore[misc]
     """``metrics_summary()``, the latest errors and a plot of durations per action, kept live.
 
-    It subscribes to the runtime's runs and refreshes after each (runs that finish within one
-    loop step are coalesced into one refresh); ``close()`` unsubscribes.
+    It reads this session's runs held in memory (all of them without a file store, the newest
+    ``RECORDS_IN_MEMORY`` with one). A run only marks it out of date; it redraws a loop step
+    later, at most once every ``interval`` seconds and never more than a twentieth of the time
+    (a slow redraw waits 19 times its own length), so a batch costs one redraw per interval,
+    not one per run, and no run waits for one. Without a running event loop it redraws at the
+    first run after the interval.
+
+    The runtime holds it weakly: a dashboard that is closed (``close()``) or garbage-collected
+    stops listening. ``%eliza dashboard`` closes the dashboard it made before.
     """
 
-    def __init__(self, runtime: AgentRuntime, *, errors: int = 5) -> None:
+    def __init__(
+        self, runtime: AgentRuntime, *, errors: int = 5, interval: float = REDRAW_INTERVAL
+    ) -> None:
         self.runtime = runtime
         self.max_errors = errors
         self.status = widgets.HTML()
@@ -235,9 +256,9 @@ class Dashboard(widgets.VBox):  # type: ignore[misc]
             ]
         )
         self._on_refresh = _Callbacks(self.output)
-        self._pending = False
+        # The run listener: a run only marks the dashboard out of date (it redraws later).
+        self._throttle = _Throttle(self._redraw, interval, runtime.run_listeners)
         self.refresh_button.on_click(lambda _: self.refresh())
-        runtime.run_listeners.append(self._on_run)
         self.refresh()
 
     def on_refresh(self, fn: Callable[[Dashboard], Any], remove: bool = False) -> None:
@@ -246,7 +267,9 @@ class Dashboard(widgets.VBox):  # type: ignore[misc]
 
     def refresh(self) -> None:
         """Redraw the summary, errors and plot from the runtime's records now."""
-        self._pending = False
+        self._throttle.run()
+
+    def _redraw(self) -> None:
         try:
             self._draw()
         except Exception as exc:
@@ -254,33 +277,131 @@ class Dashboard(widgets.VBox):  # type: ignore[misc]
         self._on_refresh(self)
 
     def _draw(self) -> None:
-        # This session only: with a database file the history of every session is there too.
-        session = self.runtime.session_id
-        runs = self.runtime.metrics_frame(session_id=session)
-        errors = self.runtime.errors_frame(session_id=session).drop(columns=["traceback"])
-        errors = errors.tail(self.max_errors)
-        summary = self.runtime.metrics_summary(session_id=session)
+        recorder = self.runtime.metrics
+        held = recorder.recent()  # this session's newest records, a copy: no I/O, no flush
+        runs, session = held.runs, held.session_id
+        summary = frames.metrics_summary(runs)
+        errors = frames.errors_frame(held.errors[-self.max_errors :], session)
         self.summary.value = reprs.frame_html(summary, "No runs yet.")
-        self.errors.value = "<div><b>Latest errors</b></div>" + reprs.frame_html(errors, "None.")
-        self.plot.value = reprs.durations_png(runs) if len(runs) else b""
-        self.plot.layout.display = None if len(runs) else "none"
-        self.status.value = f"<small>{len(runs)} runs · updated {datetime.now():%H:%M:%S}</small>"
-
-    def _on_run(self, result: ActionResult) -> None:
-        # Called inside the run, on the loop that runs it: refresh once that step is over, so a
-        # burst of quick runs (--repeat, a batch) costs one redraw, not one per run.
-        if self._pending:
-            return
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
-            self.refresh()
-            return
-        self._pending = True
-        loop.call_soon(self.refresh)
+        latest = reprs.frame_html(errors.drop(columns=["traceback"]), "None.")
+        self.errors.value = "<div><b>Latest errors</b></div>" + latest
+        plotted = frames.metrics_frame(runs[-PLOT_RUNS:], session)
+        self.plot.value = reprs.durations_png(plotted) if runs else b""
+        self.plot.layout.display = None if runs else "none"
+        total = recorder.run_count
+        newest = f" · summary of the newest {len(runs)}" if len(runs) < total else ""
+        updated = f"updated {datetime.now():%H:%M:%S}"
+        self.status.value = f"<small>{total} runs{newest} · {updated}</small>"
 
     def close(self) -> None:
-        """Stop following the runtime and close the widget."""
-        if self._on_run in self.runtime.run_listeners:
-            self.runtime.run_listeners.remove(self._on_run)
+        """Stop following the runtime and close the widget and its parts (idempotent)."""
+        # Also called by ipywidgets' __del__, maybe of a dashboard whose __init__ failed.
+        throttle = getattr(self, "_throttle", None)
+        if throttle is not None:
+            throttle.detach()
+        for child in (*self.children, *getattr(self.children[0], "children", ())):
+            child.close()
         super().close()
+
+
+class _Throttle:
+    """A run listener that calls ``fn`` a loop step after a run, at most once per ``interval``
+    seconds and no sooner than ``LOAD_FACTOR`` times its last duration after it ended (so at
+    most a twentieth of the time).
+
+    It takes its place in ``listeners``. A run while a call is due costs one attribute test.
+    The call is scheduled on the running loop; without one, a run after the due time calls at
+    once. ``fn`` (a bound method) is held weakly: once its object is garbage-collected, the
+    throttle leaves ``listeners`` by itself (and :meth:`detach` makes it leave).
+    """
+
+    __slots__ = ("__weakref__", "_fn", "_handle", "_listeners", "_loop", "_next", "interval")
+
+    def __init__(
+        self,
+        fn: Callable[[], None],
+        interval: float,
+        listeners: list[Callable[[ActionResult], Any]],
+    ) -> None:
+        self._fn = weakref.WeakMethod(fn, lambda _: self.detach())
+        self.interval = interval
+        self._handle: asyncio.TimerHandle | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._next = -math.inf  # when (on the clock of _now) the next call may start
+        self._listeners = listeners
+        listeners.append(self)
+
+    def __call__(self, result: ActionResult | None) -> None:
+        """A run finished: ask for a call, unless one is already due on a live loop."""
+        loop = self._loop
+        if self._handle is not None and loop is not None and not loop.is_closed():
+            return
+        loop = _running_loop()
+        delay = self._next - _now(loop)
+        if loop is None:
+            self._handle = None
+            if delay <= 0:
+                self.run()
+            return
+        self._loop = loop
+        self._handle = loop.call_later(max(0.0, delay), self._due)
+
+    def _due(self) -> None:
+        self._handle = None
+        self.run()
+
+    def run(self) -> None:
+        """Call ``fn`` now (a scheduled call is dropped) and note when the next may start."""
+        self.cancel()
+        fn = self._fn()
+        if fn is None:
+            return
+        loop = _running_loop()
+        started = _now(loop)
+        try:
+            fn()
+        finally:
+            ended = _now(loop)
+            self._next = ended + max(self.interval, LOAD_FACTOR * (ended - started))
+
+    def cancel(self) -> None:
+        """Drop the scheduled call, if any."""
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
+
+    def detach(self) -> None:
+        """Leave the listener list and drop the scheduled call (idempotent)."""
+        self.cancel()
+        with contextlib.suppress(ValueError):
+            self._listeners.remove(self)
+
+
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
+
+
+def _now(loop: asyncio.AbstractEventLoop | None) -> float:
+    """The clock the loop's timers use (monotonic seconds), or the monotonic clock."""
+    return time.monotonic() if loop is None else loop.time()
+
+
+def kernel_dashboard(runtime: AgentRuntime) -> Dashboard:
+    """A new :class:`Dashboard` for ``%eliza dashboard``; the one this made before is closed.
+
+    Re-running the cell replaces its output; the replaced widget would otherwise live on (the
+    widget registry and ``Out`` hold it) and keep redrawing after every run.
+    """
+    previous = _SHOWN[0]() if _SHOWN else None
+    if previous is not None:
+        previous.close()
+    dashboard = Dashboard(runtime)
+    _SHOWN[:] = [weakref.ref(dashboard)]
+    return dashboard
+
+
+#: The dashboard ``kernel_dashboard`` made last (held weakly).
+_SHOWN: list[weakref.ref[Dashboard]] = []

@@ -2,7 +2,8 @@
 
 A :class:`RecordWriter` owns one session of a store and the offsets of what it has written:
 each pass writes what the record lists gained since the last one, in one transaction, so the
-hot path that appends to them never waits for it.
+hot path that appends to them never waits for it. Records leave the lists only through
+:meth:`RecordWriter.trim`, the one place that shifts those offsets to match.
 
 A write that fails, for whatever reason (``StoreError``, a foreign store's own exception, a
 bug), leaves its records pending: the next pass retries them. The failure is logged once as a
@@ -22,6 +23,7 @@ from typing import Any
 
 from eliza_nb import records
 from eliza_nb.errors import StoreError
+from eliza_nb.record_limits import cut_oldest
 from eliza_nb.store.base import RecordStore
 
 __all__ = ["FLUSH_INTERVAL", "RecordWriter"]
@@ -83,6 +85,23 @@ class RecordWriter:
         """
         with self._lock:
             return self._write(runs, errors)
+
+    def trim(
+        self, runs: list[Any], errors: list[Any], keep: tuple[int, int], *, lossy: bool = False
+    ) -> tuple[list[Any], list[Any], int, int]:
+        """Remove the oldest runs and errors beyond the newest ``keep`` (runs, errors), and
+        shift the offsets of what is written to match.
+
+        Without ``lossy`` only records already written are removed (the file has them); with
+        it pending ones go too, and are lost. Returns the removed runs and errors (oldest
+        first) and how many of each had not been written.
+        """
+        with self._lock:
+            r, e = self._written
+            dropped_runs, lost_runs = _cut(runs, keep[0], r, lossy)
+            dropped_errors, lost_errors = _cut(errors, keep[1], e, lossy)
+            self._written = (max(0, r - len(dropped_runs)), max(0, e - len(dropped_errors)))
+            return dropped_runs, dropped_errors, lost_runs, lost_errors
 
     def clear(self, runs: list[Any], errors: list[Any]) -> None:
         """Write what is pending (if still open), then empty both lists and start over from
@@ -171,6 +190,16 @@ class RecordWriter:
     def __repr__(self) -> str:
         failing = "" if self.error is None else f", error={self.error!r}"
         return f"RecordWriter({self.store!r}, session={self.session_id}{failing})"
+
+
+def _cut(rows: list[Any], keep: int, written: int, lossy: bool) -> tuple[list[Any], int]:
+    """Cut the rows beyond the newest ``keep`` (only written ones unless ``lossy``); returns
+    them and how many of them were not written."""
+    count = len(rows) - keep
+    if not lossy:
+        count = min(count, written)
+    cut = cut_oldest(rows, count)
+    return cut, max(0, len(cut) - written)
 
 
 def _describe(exc: BaseException) -> str:
