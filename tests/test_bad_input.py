@@ -114,7 +114,6 @@ def test_a_wrong_typed_argument_is_named(rt: AgentRuntime, call: Any, field: str
     assert rt.run("ECHO", "still here").text == "still here"
 
 
-@pytest.mark.xfail(strict=True, reason="MetricsRecorder.record is in records.py (being rewritten)")
 def test_a_custom_metric_must_be_a_number(rt: AgentRuntime) -> None:
     _refused(rt, lambda: rt.metrics.record("n", "abc"), "value")
 
