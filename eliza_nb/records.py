@@ -17,13 +17,14 @@ retried, logged once and shown as :attr:`MetricsRecorder.write_error`; only an e
 :meth:`MetricsRecorder.history` is where frames read the records back: the file store, or
 this session's lists (``eliza_nb.store.lists.RecordLists``).
 
-Memory stays bounded however long a kernel runs (:class:`RecordLimits`): with a file store the
-file is the source of truth and, after each write, only the newest ``RECORDS_IN_MEMORY``
-records stay in the lists; without one, past ``MAX_RECORDS`` the oldest are dropped and
-counted (:attr:`MetricsRecorder.lost`, ``frame.attrs["dropped"]``). Every record leaves the
-lists through ``MetricsRecorder._trim`` (with a file, through the writer's ``trim``, which
-shifts its offsets in the same step), which also keeps the totals (``run_count``,
-``run_tally()``) right.
+Memory stays bounded however long a kernel runs (``eliza_nb.record_limits.RecordLimits``):
+with a file store the file is the source of truth and, after each write, only the newest
+``RECORDS_IN_MEMORY`` runs (a tenth as many errors) stay in the lists; without one, past
+``MAX_RECORDS`` the oldest are dropped and counted (:attr:`MetricsRecorder.lost`,
+``frame.attrs["dropped"]``). Every run and error leaves the lists through
+``MetricsRecorder._trim`` (with a file, through the writer's ``trim``, which shifts its offsets
+in the same step), which also keeps the totals (``run_count``, ``run_tally()``) right; custom
+metrics are held the same way by ``eliza_nb.custom_metrics.CustomMetrics``.
 """
 
 from __future__ import annotations
