@@ -43,6 +43,7 @@ from collections.abc import Sequence
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from eliza_nb._checks import printable
 from eliza_nb.custom_metrics import CustomMetrics, CustomRow, checked_number
 from eliza_nb.record_limits import RecordCounts, RecordLimits, cut_oldest
 from eliza_nb.store.base import RecordSource, RecordStore
@@ -139,12 +140,7 @@ _SURROGATE = re.compile("[\ud800-\udfff]")
 def safe_str(value: Any) -> str:
     """A stored text field: a string made safe (a non-string is shown through ``str``); never
     raises."""
-    if not isinstance(value, str):
-        try:
-            value = str(value)
-        except Exception:
-            value = f"<{type(value).__name__}: unprintable>"
-    return safe_text(value)
+    return safe_text(value if isinstance(value, str) else printable(value))
 
 
 class MetricsRecorder:
