@@ -151,8 +151,10 @@ class MessageLoop:
                 if act.validate is None or await self.dispatcher.validate(act, msg, state):
                     usable.append(act.name)
             except Exception as exc:
-                shown = self.settings.masker.mask(printable(exc))
-                log.warning("validate of %s raised while composing state: %s", act.name, shown)
+                # The eliza_nb log records are masked as they are made (observability).
+                log.warning(
+                    "validate of %s raised while composing state: %s", act.name, printable(exc)
+                )
         return sorted(usable)
 
     def _render_state(self, state: State) -> str:

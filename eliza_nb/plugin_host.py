@@ -302,7 +302,7 @@ class PluginHost:
         try:
             await awaitable
         except Exception as exc:  # stopping must go on for the other parts
-            log.error("error while stopping: %s", self.settings.masker.mask(str(exc)))
+            log.error("error while stopping: %s", printable(exc))  # the record is masked
 
 
 def order_plugins(plugins: list[Plugin], registered: Collection[str] = ()) -> list[Plugin]:

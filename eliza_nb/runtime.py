@@ -144,9 +144,9 @@ class AgentRuntime:
         if key in observability.SETTINGS:
             self.dispatcher.slow_ms = observability.configure(self.settings)
         await self.host.config_changed(key, value)
+        # emit() masks the payload; a secret too short to mask is shown as *** all the same.
         shown = MASK if is_secret_key(key, self.settings.marked) else value
-        payload = {"key": key, "value": self.settings.masker.mask_value(shown)}
-        await self.events.emit(EventType.SETTING_CHANGED, payload)
+        await self.events.emit(EventType.SETTING_CHANGED, {"key": key, "value": shown})
 
     # -- plugins ------------------------------------------------------------------------
     async def register_plugin(self, plugin: Plugin) -> None:
