@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from eliza_nb.chains import ActionContext, ActionPlan, ActionStep
 from eliza_nb.character import Character
 from eliza_nb.errors import (
     ActionCancelledError,
@@ -27,6 +28,7 @@ from eliza_nb.errors import (
     ConfigurationError,
     ElizaError,
     HandlerError,
+    InvalidParametersError,
     ModelNotFoundError,
     PluginError,
     StoreError,
@@ -51,16 +53,27 @@ from eliza_nb.plugin import (
 from eliza_nb.runtime import AgentRuntime
 from eliza_nb.store import MemoryStore, SQLiteStore
 from eliza_nb.suites import TestCase, TestSuite
-from eliza_nb.types import ActionExample, ActionResult, Content, ErrorInfo, Memory, State
+from eliza_nb.types import (
+    ActionExample,
+    ActionResult,
+    Content,
+    ErrorInfo,
+    Memory,
+    ProviderResult,
+    State,
+)
 
 __version__ = "0.1.0"
 
 __all__ = [
     "Action",
     "ActionCancelledError",
+    "ActionContext",
     "ActionExample",
     "ActionNotFoundError",
+    "ActionPlan",
     "ActionResult",
+    "ActionStep",
     "ActionTimeoutError",
     "AgentRuntime",
     "ApiError",
@@ -74,6 +87,7 @@ __all__ = [
     "Evaluator",
     "EventType",
     "HandlerError",
+    "InvalidParametersError",
     "Memory",
     "MemoryManager",
     "MemoryStore",
@@ -83,6 +97,7 @@ __all__ = [
     "PluginConfig",
     "PluginError",
     "Provider",
+    "ProviderResult",
     "SQLiteStore",
     "Service",
     "State",

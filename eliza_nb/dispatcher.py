@@ -32,10 +32,12 @@ from eliza_nb.errors import (
     ActionNotFoundError,
     ActionTimeoutError,
     Code,
+    InvalidParametersError,
     ValidationError,
 )
 from eliza_nb.events import EventType
 from eliza_nb.handler_output import Callback, error_info, fold_return
+from eliza_nb.parameters import check_options
 from eliza_nb.types import ActionResult, ErrorInfo, Memory, State
 
 if TYPE_CHECKING:
@@ -211,6 +213,8 @@ class Dispatcher:
         result = ActionResult(run_id, action.name, plugin, False, None, None, None, None, _now())
         t0 = _perf()
         try:
+            if action.parameters is not None and (bad := _typed(action, opts, result)):
+                return self._finish(result, msg, bad, t0)
             if action.validate is not None and not await self.validate(action, msg, state):
                 return self._finish(result, msg, _refused(action), t0)
             value = action.handler(
@@ -221,15 +225,14 @@ class Dispatcher:
                 value = await (_limited(value, action, limit) if limit else value)
             elif limit and _perf() - t0 > limit:  # a sync handler cannot be interrupted
                 raise _late(action, limit)
-            ok, result.text, result.data, err = fold_return(value, result.responses, self.masker)
+            err = fold_return(value, result, self.masker)
         except (asyncio.CancelledError, KeyboardInterrupt) as exc:
             return self._stopped(result, msg, exc, t0)
         except GeneratorExit:  # the run's coroutine is being closed: not a handler failure
             raise
         except BaseException as exc:  # SystemExit too: sys.exit() must not stop the loop
             return await self._crashed(result, msg, exc, t0)
-        if ok:
-            result.success = True
+        if result.success:
             return self._finish(result, msg, None, t0)
         info = ErrorInfo(code=Code.HANDLER_ERROR, message=err or "", error_type="HandlerFailure")
         return self._finish(result, msg, info, t0)
@@ -317,6 +320,20 @@ def _options(options: Mapping[str, Any]) -> dict[str, Any]:
     if isinstance(options, Mapping):
         return dict(options)
     raise ValidationError(f"options must be a dict, got {type(options).__name__}", field="options")
+
+
+def _typed(action: Action, opts: dict[str, Any], result: ActionResult) -> ErrorInfo | None:
+    """Validate ``opts`` against the action's parameters; the model goes in ``opts``.
+
+    On failure the problems go in ``result.data["errors"]`` (one dict per field).
+    """
+    assert action.parameters is not None
+    try:
+        opts["parameters"] = check_options(action.parameters, opts, action.name)
+    except InvalidParametersError as exc:
+        result.data = {"errors": exc.errors}
+        return ErrorInfo(code=exc.code, message=exc.message, error_type=type(exc).__name__)
+    return None
 
 
 def _refused(action: Action) -> ErrorInfo:

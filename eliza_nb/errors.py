@@ -6,6 +6,8 @@ Every error the library raises derives from :class:`ElizaError` and carries a st
     ElizaError                base: code, message, details; one line in IPython
     ├── ConfigurationError    CONFIGURATION_ERROR  settings missing or of the wrong type
     ├── ValidationError       VALIDATION_ERROR     bad input at a boundary (names the field)
+    │   └── InvalidParametersError  INVALID_PARAMETERS  options that do not fit an
+    │                                              action's ``parameters`` model
     ├── PluginError           PLUGIN_ERROR         a plugin is malformed, clashes or failed to load
     ├── ActionNotFoundError   ACTION_NOT_FOUND     no action of that name or simile (names the
     │                                              closest ones)
@@ -42,6 +44,7 @@ __all__ = [
     "ConfigurationError",
     "ElizaError",
     "HandlerError",
+    "InvalidParametersError",
     "ModelNotFoundError",
     "PluginError",
     "StoreError",
@@ -81,6 +84,14 @@ class Code:
     EMBEDDING_ERROR: Final = "EMBEDDING_ERROR"
     #: The runtime was closed: it runs, stores and registers nothing more.
     RUNTIME_CLOSED: Final = "RUNTIME_CLOSED"
+    #: Options that do not fit an action's ``parameters`` model (the handler never ran).
+    INVALID_PARAMETERS: Final = "INVALID_PARAMETERS"
+    #: The agent loop's stages, each blamed for its own failure: composing the state, the
+    #: prompt, reading the model's answer, an evaluator.
+    STATE_ERROR: Final = "STATE_ERROR"
+    PROMPT_ERROR: Final = "PROMPT_ERROR"
+    PARSE_ERROR: Final = "PARSE_ERROR"
+    EVALUATOR_ERROR: Final = "EVALUATOR_ERROR"
 
 
 class ElizaError(Exception):
@@ -143,6 +154,27 @@ class ValidationError(ElizaError):
         super().__init__(message, code=code, details=merged)
         self.field = field
         self.plugin = plugin
+
+
+class InvalidParametersError(ValidationError):
+    """Options that do not fit an action's ``parameters`` model.
+
+    ``errors`` holds one ``{"field", "message"}`` dict per problem; the message
+    names the action and gives one line per bad field.
+    """
+
+    default_code: ClassVar[str] = Code.INVALID_PARAMETERS
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        errors: list[dict[str, Any]] | None = None,
+        details: dict[str, Any] | None = None,
+    ) -> None:
+        self.errors = list(errors or [])
+        fields = [e["field"] for e in self.errors]
+        super().__init__(message, field="options", details={"fields": fields, **(details or {})})
 
 
 class PluginError(ElizaError):
@@ -249,6 +281,7 @@ def error_for(code: str, message: str, details: dict[str, Any] | None = None) ->
 # The classes whose constructor takes (message, details=...): what a recorded failure becomes.
 _BY_CODE: tuple[type[ElizaError], ...] = (
     HandlerError,
+    InvalidParametersError,
     ActionTimeoutError,
     ActionCancelledError,
     ConfigurationError,

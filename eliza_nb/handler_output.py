@@ -87,46 +87,58 @@ def mask_memory(memory: Memory, masker: Masker) -> Memory:
     return memory if content is memory.content else memory.model_copy(update={"content": content})
 
 
-def fold_return(
-    value: Any, responses: list[Content], masker: Masker | None = None
-) -> tuple[bool, str | None, Any, str | None]:
-    """(success, text, data, error message) from a handler's return value, masked.
+def fold_return(value: Any, result: ActionResult, masker: Masker | None = None) -> str | None:
+    """Fold a handler's return value into ``result`` (text, values, data, success), masked.
 
-    ``None`` takes the last response's text; ``str`` is the text; ``Content`` (or a plain dict)
-    gives its text and extra keys as data; a dict with ``success``/``data``/``error`` keys (or an
-    ``ActionResult``) is taken as a result; ``False`` is a failure; anything else is data.
-    The error message is masked when the failure is recorded.
+    Returns the failure message when the value reports a failure, else None (and sets
+    ``result.success``). ``None`` takes the last response's text; ``str`` is the text;
+    ``Content`` (or a plain dict) gives its text and extra keys as data; a dict with
+    ``success``/``text``/``values``/``data``/``error`` keys (or an ``ActionResult``) is taken as
+    a result, as in elizaOS 1.7; ``False`` is a failure; anything else is data. The failure
+    message is masked when it is recorded.
     """
     if value is None or value is True:  # the text is a response's: masked by the callback
-        return True, (responses[-1].text if responses else None), None, None
-    success, text, data, err = _fold(value)
+        result.text = result.responses[-1].text if result.responses else None
+        result.success = True
+        return None
+    success, text, values, data, err = _fold(value)
     if masker is not None:
         text = masker.mask(text) if isinstance(text, str) else text
-        data = masker.mask_value(data)
-    return success, text, data, err
+        values, data = masker.mask_value(values), masker.mask_value(data)
+    result.text, result.data, result.success = text, data, success
+    if values:
+        result.values = values
+    return err
 
 
-def _fold(value: Any) -> tuple[bool, str | None, Any, str | None]:
-    """:func:`fold_return` for every value but None and True."""
+def _fold(value: Any) -> tuple[bool, str | None, dict[str, Any], Any, str | None]:
+    """(success, text, values, data, error) for every return value but None and True."""
     if isinstance(value, str):
-        return True, value, None, None
+        return True, value, {}, None, None
     if isinstance(value, ActionResult):
         err = value.error.message if value.error else None
-        return value.success, value.text, value.data, err
+        return value.success, value.text, dict(value.values), value.data, err
     if value is False:
-        return False, None, None, "handler returned False"
+        return False, None, {}, None, "handler returned False"
     if isinstance(value, dict) and _RESULT_KEYS & value.keys():
-        error = value.get("error")
-        # {"error": ...} without "success" reports a failure, not a success with a note.
-        success = bool(value.get("success", not error))
-        message = None if success else str(error or "handler reported failure")
-        return success, value.get("text"), value.get("data", value.get("values")), message
+        return _fold_result(value)
     if isinstance(value, dict):
         value = Content.model_validate(value)
     if isinstance(value, Content):
         extra = value.model_extra or None
-        return True, value.text or None, extra, None
-    return True, None, value, None
+        return True, value.text or None, {}, extra, None
+    return True, None, {}, value, None
+
+
+def _fold_result(value: dict[str, Any]) -> tuple[bool, str | None, dict[str, Any], Any, str | None]:
+    error = value.get("error")
+    # {"error": ...} without "success" reports a failure, not a success with a note.
+    success = bool(value.get("success", not error))
+    message = None if success else str(error or "handler reported failure")
+    values = value.get("values")
+    if values is not None and not isinstance(values, dict):
+        raise TypeError(f"a result's 'values' must be a dict, got {type(values).__name__}")
+    return success, value.get("text"), dict(values or {}), value.get("data"), message
 
 
 def _safe_str(exc: BaseException) -> str:

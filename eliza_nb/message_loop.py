@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import ValidationError as PydanticValidationError
@@ -25,10 +26,18 @@ from eliza_nb._checks import (
     room_arg,
     text_arg,
 )
+from eliza_nb.chains import check_names, run_chain
 from eliza_nb.errors import Code, ValidationError
 from eliza_nb.events import EventType
 from eliza_nb.handler_output import Callback, error_info
-from eliza_nb.types import ActionResult, Content, Memory, State, quick_message
+from eliza_nb.providers import (
+    DEFAULT_PROVIDER_TIMEOUT,
+    as_provider_result,
+    provider_failure,
+    provider_names,
+)
+from eliza_nb.settings import seconds_setting
+from eliza_nb.types import ActionResult, Content, Memory, ProviderResult, State, quick_message
 
 if TYPE_CHECKING:
     from eliza_nb.character import Character
@@ -45,7 +54,6 @@ __all__ = ["MessageLoop"]
 
 log = logging.getLogger("eliza_nb")
 M = TypeVar("M", Memory, Content)
-_SKIPPED = object()
 
 
 class MessageLoop:
@@ -113,36 +121,77 @@ class MessageLoop:
 
     # -- state --------------------------------------------------------------------------
     async def compose_state(
-        self, message: Any = None, *, room_id: str | None = None, recent: int = 10
+        self,
+        message: Any = None,
+        include: Sequence[str] | None = None,
+        only_include: bool = False,
+        *,
+        room_id: str | None = None,
+        recent: int = 10,
     ) -> State:
-        """Build the agent's ``State`` for a message: every provider runs concurrently.
+        """Build the agent's ``State`` for a message, as elizaOS 1.7's ``composeState``.
 
-        A provider that raises is recorded (code ``PROVIDER_ERROR``) and left out.
+        The providers that are neither private nor dynamic, plus those ``include`` names (only
+        those with ``only_include``), run concurrently, each under the ``PROVIDER_TIMEOUT``
+        setting. Their texts are joined in position order into ``state.text``, their values
+        merged into ``state.values``, each result kept in ``state.data["providers"]``. A
+        provider that fails or times out is recorded (``PROVIDER_ERROR`` / ``TIMEOUT``) and
+        left out.
+
+        Raises:
+            ValidationError: ``include`` is not a list of provider names, or names an
+                unknown one (the registered ones are listed).
         """
         msg = self.to_memory(message, room_id=room_id)
-        providers = list(self.registry.providers)
-        values = await asyncio.gather(*(self._provide(p, owner, msg) for p, owner in providers))
-        state = State(
-            values={
-                p.name: v for (p, _), v in zip(providers, values, strict=True) if v is not _SKIPPED
-            },
-            recent_messages=await self.messages.get_memories(msg.room_id, recent),
-        ).masked_with(self.settings.masker)
+        chosen = self._chosen(include, only_include)
+        recent_messages = await self.messages.get_memories(msg.room_id, recent)
+        state = State(recent_messages=recent_messages).masked_with(self.settings.masker)
+        limit = seconds_setting(self.settings, "PROVIDER_TIMEOUT", DEFAULT_PROVIDER_TIMEOUT)
+        results = await asyncio.gather(*(self._provide(p, o, msg, state, limit) for p, o in chosen))
+        texts, found = [], {}
+        for (provider, _), result in zip(chosen, results, strict=True):
+            if result is None:
+                continue
+            found[provider.name] = result
+            state.values.update(result.values)
+            if result.text:
+                texts.append(result.text)
+        state.data["providers"] = found
+        state.text = "\n\n".join(texts)
         state.actions = await self._usable_actions(msg, state)
-        state.text = self._render_state(state)
         return state
 
-    async def _provide(self, provider: Provider, owner: str, msg: Memory) -> Any:
+    def _chosen(
+        self, include: Sequence[str] | None, only_include: bool
+    ) -> list[tuple[Provider, str]]:
+        """The providers to compose, in position order (ties keep registration order)."""
+        named = provider_names(include, self.registry.providers)
+        if only_include:
+            chosen = [(p, o) for p, o in self.registry.providers if p.name.upper() in named]
+        else:
+            chosen = [
+                (p, o)
+                for p, o in self.registry.providers
+                if p.name.upper() in named or not (p.private or p.dynamic)
+            ]
+        return sorted(chosen, key=lambda entry: entry[0].position)
+
+    async def _provide(
+        self, provider: Provider, owner: str, msg: Memory, state: State, limit: float
+    ) -> ProviderResult | None:
+        """One provider's result, masked as it enters; None (recorded) when it fails."""
         try:
-            value = provider.get(self.owner, msg, None)  # type: ignore[misc]
-            if provider.get_is_async or asyncio.iscoroutine(value):
-                value = await value
-            return self.settings.masker.mask_value(value)  # what providers give enters here
+            async with asyncio.timeout(limit):
+                value = provider.get(self.owner, msg, state)  # type: ignore[misc]
+                if provider.get_is_async or asyncio.iscoroutine(value):
+                    value = await value
+            return as_provider_result(provider.name, value, self.settings.masker)
         except Exception as exc:
-            failure = error_info(exc, code=Code.PROVIDER_ERROR)
-            info = self.recorder.failure(None, owner, provider.name, failure)
-            log.warning("provider %s.%s failed: %s", owner, provider.name, info.message)
-            return _SKIPPED
+            info = self.recorder.failure(None, owner, provider.name, provider_failure(exc, limit))
+            log.warning(
+                "provider %s.%s failed [%s]: %s", owner, provider.name, info.code, info.message
+            )
+            return None
 
     async def _usable_actions(self, msg: Memory, state: State) -> list[str]:
         usable = []
@@ -157,19 +206,36 @@ class MessageLoop:
                 )
         return sorted(usable)
 
-    def _render_state(self, state: State) -> str:
-        lines: list[str] = []
-        if self.character is not None:
-            lines.append(f"# {self.character.name}")
-            lines += [f"- {b}" for b in self.character.bio]
-        for name, value in state.values.items():
-            lines.append(f"## {name}\n{self.settings.masker.mask(printable(value))}")
-        if state.recent_messages:
-            lines.append("## Recent messages")
-            lines += [f"{m.user_id}: {m.content.text}" for m in state.recent_messages]
-        if state.actions:
-            lines.append(f"## Actions\n{', '.join(state.actions)}")
-        return "\n".join(lines)
+    # -- chains -------------------------------------------------------------------------
+    async def execute_actions(
+        self,
+        names: Sequence[str],
+        message: Any = None,
+        options: Mapping[str, Any] | None = None,
+        *,
+        state: State | None = None,
+        room_id: str | None = None,
+        timeout: float | None = None,
+        thought: str = "",
+    ) -> list[ActionResult]:
+        """Run a chain of actions (see :mod:`eliza_nb.chains`); the results of the steps run.
+
+        Without ``state`` the state is composed for the message first.
+        """
+        check_names(names)
+        msg = self.to_memory(message, room_id=room_id)
+        if state is None:
+            state = await self.compose_state(msg)
+        elif not isinstance(state, State):
+            raise ValidationError(
+                f"state must be a State from compose_state, got {type(state).__name__}",
+                field="state",
+            )
+        else:
+            state = state.model_copy(deep=False, update={"values": dict(state.values)})
+        return await run_chain(
+            self.dispatcher, names, msg, state, options=options, timeout=timeout, thought=thought
+        )
 
     # -- messages -----------------------------------------------------------------------
     async def process_message(
@@ -234,7 +300,8 @@ class MessageLoop:
                 await self._run_evaluator(ev, msg, state)
                 code = None
             except Exception as exc:
-                info = self.recorder.failure(None, owner, ev.name, error_info(exc))
+                failure = error_info(exc, code=Code.EVALUATOR_ERROR)
+                info = self.recorder.failure(None, owner, ev.name, failure)
                 log.warning("evaluator %s.%s failed: %s", owner, ev.name, info.message)
                 code = info.code
             payload: dict[str, Any] = {"evaluator": ev.name, "plugin": owner}

@@ -27,6 +27,7 @@ from eliza_nb._checks import pydantic_problem, shown
 from eliza_nb.errors import ValidationError
 from eliza_nb.events import normalize_events
 from eliza_nb.models import normalize_models
+from eliza_nb.parameters import check_parameters_class
 from eliza_nb.settings import MASK, is_secret_key
 from eliza_nb.suites import TestSuite, normalize_suites
 from eliza_nb.types import ActionExample
@@ -113,6 +114,12 @@ class Action:
         examples: Conversations showing it in use: lists of ``ActionExample`` (or dicts).
         validate: ``validate(runtime, message, state) -> bool``, sync or async; optional.
         timeout: Default timeout in seconds for this action, if any.
+        parameters: A pydantic model class describing the options (elizaOS 1.7's typed
+            parameters). The options are validated against it before the handler runs; the
+            handler gets the model in ``options["parameters"]``; invalid options fail the run
+            with code ``INVALID_PARAMETERS``. Without it, options stay free-form.
+        continue_on_error: In a chain (``execute_actions``), a failure of this action does
+            not stop the steps after it.
     """
 
     name: str
@@ -122,6 +129,8 @@ class Action:
     examples: list[list[ActionExample]] = field(default_factory=list)
     validate: Handler | None = None
     timeout: float | None = None
+    parameters: type[BaseModel] | None = None
+    continue_on_error: bool = False
     handler_is_async: bool = field(init=False, default=False, repr=False)
     validate_is_async: bool = field(init=False, default=False, repr=False)
 
@@ -137,6 +146,11 @@ class Action:
             isinstance(self.timeout, int | float) and self.timeout > 0
         ):
             raise _fail("Action", self.name, "timeout", "must be a positive number of seconds")
+        problem = check_parameters_class(self.parameters)
+        if problem is not None:
+            raise _fail("Action", self.name, "parameters", problem)
+        if not isinstance(self.continue_on_error, bool):
+            raise _fail("Action", self.name, "continue_on_error", "must be True or False")
         self.handler_is_async = is_async_callable(self.handler)
         self.validate_is_async = is_async_callable(self.validate)
 
@@ -150,16 +164,35 @@ class Action:
 
 @dataclass(eq=False)
 class Provider:
-    """Feeds the agent's state: ``get(runtime, message, state)``, sync or async."""
+    """Feeds the agent's state: ``get(runtime, message, state)``, sync or async.
+
+    ``get`` returns a :class:`~eliza_nb.ProviderResult` (or a dict of its ``text``,
+    ``values``, ``data`` keys), as in elizaOS 1.7; any other value ``v`` is kept as
+    ``state.values[name] = v`` and its text joins ``state.text``.
+
+    Args:
+        position: Composition order (lower first; ties keep registration order).
+        dynamic: Only composed when asked for by name (``compose_state(include=[...])``, or
+            named by the model in the agent loop).
+        private: Never in the default composition; only when asked for by name.
+    """
 
     name: str
     get: Handler | None = None
     description: str = ""
+    position: int = 0
+    dynamic: bool = False
+    private: bool = False
     get_is_async: bool = field(init=False, default=False, repr=False)
 
     def __post_init__(self) -> None:
         _check_name("Provider", self.name)
         _check_callable("Provider", self.name, "get", self.get, required=True)
+        if isinstance(self.position, bool) or not isinstance(self.position, int):
+            raise _fail("Provider", self.name, "position", "must be an integer")
+        for flag in ("dynamic", "private"):
+            if not isinstance(getattr(self, flag), bool):
+                raise _fail("Provider", self.name, flag, "must be True or False")
         self.get_is_async = is_async_callable(self.get)
 
 
@@ -340,6 +373,8 @@ def action(
     similes: Sequence[str] = (),
     examples: Sequence[Any] = (),
     timeout: float | None = None,
+    parameters: type[BaseModel] | None = None,
+    continue_on_error: bool = False,
 ) -> Callable[[Handler], Action]: ...
 
 
@@ -350,6 +385,8 @@ def action(
     similes: Sequence[str] = (),
     examples: Sequence[Any] = (),
     timeout: float | None = None,
+    parameters: type[BaseModel] | None = None,
+    continue_on_error: bool = False,
 ) -> Action | Callable[[Handler], Action]:
     """Decorator: turn a handler function into an :class:`Action`.
 
@@ -364,6 +401,7 @@ def action(
         'ECHO'
     """
     fields = {"similes": list(similes), "examples": list(examples), "timeout": timeout}
+    fields |= {"parameters": parameters, "continue_on_error": continue_on_error}
     return _handler_part(Action, name, description, fields)
 
 
@@ -373,21 +411,40 @@ def provider(name: Handler, /) -> Provider: ...
 
 @overload
 def provider(
-    name: str | None = None, *, description: str | None = None
+    name: str | None = None,
+    *,
+    description: str | None = None,
+    position: int = 0,
+    dynamic: bool = False,
+    private: bool = False,
 ) -> Callable[[Handler], Provider]: ...
 
 
 def provider(
-    name: str | Handler | None = None, *, description: str | None = None
+    name: str | Handler | None = None,
+    *,
+    description: str | None = None,
+    position: int = 0,
+    dynamic: bool = False,
+    private: bool = False,
 ) -> Provider | Callable[[Handler], Provider]:
     """Decorator: turn ``get(runtime, message, state)`` into a :class:`Provider`.
 
     The name defaults to the function's name; ``@provider`` without parentheses works too.
+
+    Example:
+        >>> from eliza_nb import ProviderResult
+        >>> @provider(name="TIME", position=-1)
+        ... def now(runtime, message, state):
+        ...     return ProviderResult(text="It is noon.", values={"time": "12:00"})
+        >>> now.position
+        -1
     """
 
     def wrap(fn: Handler) -> Provider:
         doc = description if description is not None else (fn.__doc__ or "").strip()
-        return Provider(name=name or fn.__name__, get=fn, description=doc)  # type: ignore[arg-type]
+        flags = {"position": position, "dynamic": dynamic, "private": private}
+        return Provider(name=name or fn.__name__, get=fn, description=doc, **flags)  # type: ignore[arg-type]
 
     if callable(name):  # used bare, as @provider
         fn, name = name, None

@@ -17,7 +17,7 @@ It also owns the blocking twins (``run_sync``, ``run``) and closing.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -249,14 +249,57 @@ class AgentRuntime:
         return self.loop.to_memory(message, room_id=room_id, user_id=user_id)
 
     async def compose_state(
-        self, message: Any = None, *, room_id: str | None = None, recent: int = 10
+        self,
+        message: Any = None,
+        include: Sequence[str] | None = None,
+        only_include: bool = False,
+        *,
+        room_id: str | None = None,
+        recent: int = 10,
     ) -> State:
-        """Build the agent's ``State`` for a message: every provider runs concurrently.
+        """Build the agent's ``State`` for a message, as elizaOS 1.7's ``composeState``.
 
-        A provider that raises is logged (and written to the error log with code
-        ``PROVIDER_ERROR``); its value is left out and the state is still built.
+        The providers that are neither ``private`` nor ``dynamic``, plus those ``include``
+        names (with ``only_include=True``, just those), run concurrently, each under the
+        ``PROVIDER_TIMEOUT`` setting (30 s by default). Their texts are joined in
+        ``position`` order into ``state.text``, their ``values`` merged into
+        ``state.values``, each ``ProviderResult`` kept in ``state.data["providers"][name]``.
+        A provider that raises or times out is written to the error log (code
+        ``PROVIDER_ERROR`` / ``TIMEOUT``) and left out; the state is still built.
+
+        Raises:
+            ValidationError: ``include`` names a provider that is not registered.
         """
-        return await self.loop.compose_state(message, room_id=room_id, recent=recent)
+        return await self.loop.compose_state(
+            message, include, only_include, room_id=room_id, recent=recent
+        )
+
+    async def execute_actions(
+        self,
+        names: Sequence[str],
+        message: Any = None,
+        options: Mapping[str, Any] | None = None,
+        *,
+        state: State | None = None,
+        room_id: str | None = None,
+        timeout: float | None = None,
+    ) -> list[ActionResult]:
+        """Run a chain of actions on one message, as elizaOS 1.7 does: the steps' results.
+
+        Each handler gets ``options["action_context"]`` (the results before it) and
+        ``options["action_plan"]`` (the steps and their status); a step's ``values`` are
+        merged into the state the next step sees. A failed step (an unknown name is a
+        recorded ``ACTION_NOT_FOUND``) stops the chain unless its action sets
+        ``continue_on_error``: the list holds the results of the steps that ran. Without
+        ``state`` it is composed for the message first. See :mod:`eliza_nb.chains`.
+
+        Raises:
+            ValidationError: ``names`` is not a list of names, or ``options``, ``state`` or
+                ``timeout`` are malformed.
+        """
+        return await self.loop.execute_actions(
+            names, message, options, state=state, room_id=room_id, timeout=timeout
+        )
 
     async def process_message(
         self, message: Any, *, room_id: str | None = None

@@ -8,6 +8,8 @@ environment (and a ``.env`` file read once), then the defaults of registered plu
 from __future__ import annotations
 
 import json
+import logging
+import math
 import os
 import re
 from collections.abc import Iterable, Mapping
@@ -19,7 +21,7 @@ from dotenv import dotenv_values
 from eliza_nb._checks import check_nesting, check_text
 from eliza_nb.errors import ValidationError
 
-__all__ = ["MASK", "Masker", "Settings", "is_secret_key"]
+__all__ = ["MASK", "Masker", "Settings", "is_secret_key", "seconds_setting"]
 
 MASK = "***"
 _SECRET_SUFFIXES = ("KEY", "TOKEN", "SECRET", "PASSWORD")
@@ -242,3 +244,24 @@ def _checked(value: Any, field: str) -> Any:
 def _checked_layer(layer: Mapping[str, Any] | None, field: str) -> dict[str, Any]:
     """A layer of settings whose keys and values can be masked and shown."""
     return {check_text(k, field): _checked(v, field) for k, v in (layer or {}).items()}
+
+
+def seconds_setting(settings: Settings, key: str, default: float) -> float:
+    """The setting ``key`` as a positive number of seconds; ``default`` when unset.
+
+    A value that is not a positive, finite number is logged and ``default`` is used: a typo
+    in a setting must not stop the agent.
+    """
+    raw = settings.get(key)
+    if raw in (None, ""):
+        return default
+    try:
+        value = float(raw)
+    except (TypeError, ValueError):
+        value = -1.0
+    if not 0 < value < math.inf:
+        logging.getLogger("eliza_nb").warning(
+            "%s=%r is not a positive number; using %s s", key, raw, default
+        )
+        return default
+    return value

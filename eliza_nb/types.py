@@ -1,6 +1,7 @@
 """The data that crosses a boundary: messages, memories, state and action results.
 
-``Content``, ``Memory``, ``State``, ``ActionExample`` and ``ErrorInfo`` are pydantic v2 models.
+``Content``, ``Memory``, ``State``, ``ProviderResult``, ``ActionExample`` and ``ErrorInfo`` are
+pydantic v2 models.
 ``ActionResult`` is a slotted class built on the hot path without validation; it converts to
 a pydantic-validated dict with :meth:`ActionResult.model_dump`.
 """
@@ -17,7 +18,16 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
 
 from eliza_nb.errors import error_for
 
-__all__ = ["ActionExample", "ActionResult", "Content", "ErrorInfo", "Memory", "State", "new_id"]
+__all__ = [
+    "ActionExample",
+    "ActionResult",
+    "Content",
+    "ErrorInfo",
+    "Memory",
+    "ProviderResult",
+    "State",
+    "new_id",
+]
 
 # uuid4() reads os.urandom on every call; a random base plus a counter is unique for the
 # process and costs a third as much on the execute_action hot path.
@@ -142,10 +152,38 @@ _CONTENT_FIELDS: dict[str, Any] = dict.fromkeys(Content.model_fields)
 _MEMORY_FIELDS: dict[str, Any] = dict.fromkeys(Memory.model_fields)
 
 
+class ProviderResult(BaseModel):
+    """What an elizaOS 1.7 provider returns: text for the prompt, values, structured data.
+
+    ``text`` joins the other providers' texts in ``state.text``; ``values`` are merged into
+    ``state.values`` (the placeholders of a prompt template); ``data`` stays in
+    ``state.data["providers"][name].data`` for the actions.
+
+    Example:
+        >>> ProviderResult(text="It is noon.", values={"time": "12:00"})
+        ProviderResult(text='It is noon.', values={'time': '12:00'}, data={})
+    """
+
+    text: str = ""
+    values: dict[str, Any] = Field(default_factory=dict)
+    data: dict[str, Any] = Field(default_factory=dict)
+
+
 class State(BaseModel):
-    """What the agent knows when it acts: provider values, recent messages, usable actions."""
+    """What the agent knows when it acts (elizaOS's ``State``).
+
+    Attributes:
+        values: The providers' merged ``values`` (an old-style provider's whole value under
+            its name), plus what the runtime knows: ``agentName``, ``bio``,
+            ``recentMessages``, ``actionNames``, ``actions``, ``providers``.
+        data: ``data["providers"][name]`` is each provider's ``ProviderResult``; a chain adds
+            ``data["action_results"]``.
+        text: The providers' texts joined in position order (``{{providers}}`` in a prompt).
+        recent_messages: The room's latest memories. ``actions``: the usable action names.
+    """
 
     values: dict[str, Any] = Field(default_factory=dict)
+    data: dict[str, Any] = Field(default_factory=dict)
     recent_messages: list[Memory] = Field(default_factory=list)
     actions: list[str] = Field(default_factory=list)
     text: str = ""
@@ -177,7 +215,11 @@ class State(BaseModel):
         masker = self._masker
         if masker is None or not masker:
             return self
-        update = {"values": masker.mask_value(self.values), "text": masker.mask(self.text)}
+        update = {
+            "values": masker.mask_value(self.values),
+            "data": masker.mask_value(self.data),
+            "text": masker.mask(self.text),
+        }
         return self.model_copy(update=update)
 
     def _repr_html_(self) -> str:
@@ -210,6 +252,8 @@ class ActionResult:
         action, plugin: What ran.
         success: False for validation failures, handler errors, timeouts and cancellations.
         text: The text the handler returned (or its last response's text).
+        values: The ``values`` the handler returned (elizaOS 1.7): merged into the state the
+            next action of a chain sees.
         data: Any other value the handler returned.
         responses: Every ``Content`` the handler passed to ``callback``.
         error: ``ErrorInfo`` when ``success`` is False.
@@ -229,6 +273,7 @@ class ActionResult:
         "started",
         "success",
         "text",
+        "values",
     )
 
     def __init__(
@@ -243,6 +288,7 @@ class ActionResult:
         error: ErrorInfo | None = None,
         started: float = 0.0,
         duration_ms: float = 0.0,
+        values: dict[str, Any] | None = None,
     ) -> None:
         self.run_id = run_id
         self.action = action
@@ -250,6 +296,7 @@ class ActionResult:
         self.success = success
         self.text = text
         self.data = data
+        self.values: dict[str, Any] = values if values is not None else {}
         self.responses: list[Content] = responses if responses is not None else []
         self.error = error
         #: Epoch seconds (UTC) the run started: the ``started`` column of the run records.
@@ -302,6 +349,7 @@ class ActionResult:
             "plugin": self.plugin,
             "success": self.success,
             "text": self.text,
+            "values": self.values,
             "data": self.data,
             "responses": [c.model_dump(exclude_defaults=True) for c in self.responses],
             "error": self.error.model_dump() if self.error else None,

@@ -320,5 +320,5 @@ async def test_failing_providers_and_evaluators_do_not_stop_messages() -> None:
     results = await asyncio.gather(*(rt.process_message(f"hello {i}") for i in range(5)))
     assert [r[0].text for r in results] == ["hi"] * 5
     codes = rt.errors_frame()["code"].value_counts().to_dict()
-    assert codes == {"PROVIDER_ERROR": 5, "HANDLER_ERROR": 5}
+    assert codes == {"PROVIDER_ERROR": 5, "EVALUATOR_ERROR": 5}
     await rt.aclose()

@@ -178,7 +178,7 @@ async def data_provider(runtime: AgentRuntime, message: Memory, state: Any) -> d
 def report(
     runtime: AgentRuntime, message: Memory, state: State, options: Any, callback: Any
 ) -> str:
-    return state["DATA_PROVIDER"]["text"]
+    return state.data["providers"]["DATA_PROVIDER"].text
 
 
 data_plugin = Plugin(name="data-plugin", providers=[data_provider], actions=[report])
@@ -188,7 +188,7 @@ async def test_data_plugin_feeds_the_state() -> None:
     rt = await create_test_runtime(plugins=[data_plugin])
     try:
         state = await rt.compose_state("how are sales?")
-        assert state.values["DATA_PROVIDER"]["data"] == {"sales_growth": 0.12}
+        assert state.data["providers"]["DATA_PROVIDER"].data == {"sales_growth": 0.12}
         assert "Sales are up 12%" in state.text
         assert state.actions == ["REPORT"]
         (result,) = await rt.process_message("please report")

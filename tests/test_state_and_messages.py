@@ -66,7 +66,9 @@ async def test_sync_and_async_providers_and_their_arguments(runtime: AgentRuntim
     assert isinstance(state, State)
     assert state.values == {"sync_one": {"n": 1}, "async_one": None}
     assert state["sync_one"] == {"n": 1}
-    assert seen == [(runtime, "hello", None)]
+    # As in elizaOS, a provider gets the state being composed (its recent messages so far).
+    ((rt, text, given),) = seen
+    assert (rt, text) == (runtime, "hello") and isinstance(given, State)
 
 
 async def test_a_failing_provider_is_left_out_and_logged(
@@ -84,7 +86,7 @@ async def test_a_failing_provider_is_left_out_and_logged(
     with caplog.at_level(logging.WARNING, logger="eliza_nb"):
         state = await runtime.compose_state("hi")
     assert state.values == {"fine": "ok"}
-    assert "provider p.broken failed: feed unreachable" in caplog.text
+    assert "provider p.broken failed [PROVIDER_ERROR]: feed unreachable" in caplog.text
     errors = runtime.errors_frame()
     assert errors[["plugin", "action", "code", "error_type"]].values.tolist() == [
         ["p", "broken", "PROVIDER_ERROR", "ConnectionError"]
@@ -136,8 +138,10 @@ async def test_state_recent_messages_and_text() -> None:
         await rt.messages.create_memory("elsewhere", room_id="other")
         state = await rt.compose_state("now", room_id="r")
         assert [m.text for m in state.recent_messages] == ["earlier"]
-        for piece in ("# Ada", "- Mathematician.", "## time\nnoon", "user: earlier", "ECHO"):
-            assert piece in state.text
+        assert state.text == "## time\nnoon"  # the providers' texts (elizaOS 1.7)
+        prompt = await rt.render_prompt("now", room_id="r")
+        for piece in ("Ada", "Mathematician.", "## time\nnoon", "user: earlier", "ECHO"):
+            assert piece in prompt
         assert (await rt.compose_state("x", room_id="r", recent=0)).recent_messages == []
     finally:
         await rt.aclose()

@@ -173,6 +173,7 @@ class TestActionResult:
             "plugin",
             "success",
             "text",
+            "values",
             "data",
             "responses",
             "error",
