@@ -400,8 +400,8 @@ def action(
         >>> echo.name
         'ECHO'
     """
-    fields = {"similes": list(similes), "examples": list(examples), "timeout": timeout}
-    fields |= {"parameters": parameters, "continue_on_error": continue_on_error}
+    fields: dict[str, Any] = {"similes": list(similes), "examples": list(examples)}
+    fields |= {"timeout": timeout, "parameters": parameters, "continue_on_error": continue_on_error}
     return _handler_part(Action, name, description, fields)
 
 

@@ -3,7 +3,8 @@
 A provider's return value becomes a :class:`~eliza_nb.ProviderResult` here, masked as it
 enters: a ``ProviderResult`` (or a dict of its ``text`` / ``values`` / ``data`` keys) is taken
 as it is; any other value ``v`` keeps the 0.x meaning, ``values == {name: v}``, with ``v``'s
-text under a ``## name`` heading as the result's text (none for ``None``). :meth:`MessageLoop.compose_state` uses it for every provider.
+text under a ``## name`` heading as the result's text (none for ``None``).
+:meth:`MessageLoop.compose_state` uses it for every provider.
 """
 
 from __future__ import annotations
