@@ -1,31 +1,29 @@
-"""The agent loop of elizaOS: a text model decides what the agent does with a message.
+"""The agent loop of elizaOS 1.7: a text model decides what the agent does with a message.
 
 ``process_message`` runs :func:`respond` when a ``TEXT_LARGE`` or ``TEXT_SMALL`` model is
-registered (without one it keeps the rule-based routing). For one stored message it:
+registered (without one it keeps the rule-based routing). For one stored message:
 
-1. composes the state (providers, recent messages, usable actions);
-2. renders the character, the state, the usable actions and the message into a prompt
-   (:func:`render_prompt`) and asks ``TEXT_LARGE`` (else ``TEXT_SMALL``) for a decision;
-3. parses the answer (:func:`parse_decision`) and stores its text as the agent's memory;
-4. runs the chosen actions in order, storing their responses;
-5. runs the evaluators.
+1. **should respond** — only when the setting ``CHECK_SHOULD_RESPOND`` is true or the room is a
+   group (``runtime.mark_group(room_id)``, or ``content.channel_type == "GROUP"``): the
+   should-respond prompt goes to ``TEXT_SMALL``; ``IGNORE`` or ``STOP`` ends the turn;
+2. **state** — the providers compose the state (:meth:`MessageLoop.compose_state`);
+3. **prompt** — the message-handler template (:data:`eliza_nb.prompts.MESSAGE_HANDLER_TEMPLATE`,
+   or the character's ``templates["messageHandlerTemplate"]``) filled from the state;
+4. **model** — ``TEXT_LARGE`` (else ``TEXT_SMALL``) answers, within the ``MODEL_TIMEOUT``
+   setting (120 s by default);
+5. **parse** — the XML answer ``<response><thought/><actions>A,B</actions><providers/><text/>
+   </response>`` read by :func:`eliza_nb.prompts.parse_key_value_xml` (the JSON answer
+   ``{"thought", "text", "actions"}`` of earlier versions is still accepted);
+6. the providers the model names are composed into the state, the decision's text is said,
+   the chosen actions run as a chain (:mod:`eliza_nb.chains`), then the evaluators.
 
-The answer format the prompt asks for is one JSON object::
-
-    {"thought": "why", "text": "what to say", "actions": ["ACTION_NAME", ...]}
-
-Tolerated as well: the object inside prose or a ```json fence, ``"action"`` (one name, or names
-separated by commas) instead of ``"actions"``, a dict (from an object model), and the XML form of
-elizaOS 1.x, ``<response><thought>..</thought><actions>A,B</actions><text>..</text></response>``.
-The names ``REPLY`` and ``NONE`` run nothing (the text is said), ``IGNORE`` says nothing, unless
-an action of that name is registered.
-
-Nothing here raises into the runtime. The model step is recorded like an action run (a metric
-row whose ``action`` is the model type) and a failure gets a code and a reply saying so:
-``MODEL_ERROR`` (an answer that cannot be parsed, or a model that raised a foreign exception),
-``TIMEOUT`` (no answer within the ``MODEL_TIMEOUT`` setting, 120 s by default), the model's own
-code when it raised an ``ElizaError`` (``API_ERROR``, ...), and ``ACTION_NOT_FOUND`` for a
-chosen action that does not exist.
+``REPLY`` and ``NONE`` run nothing (the text is said), ``IGNORE`` says nothing, unless an action
+of that name is registered. Nothing here raises into the runtime: the decision is recorded like
+an action run (a run row whose ``action`` is the model type) and a failure is blamed on its
+stage, with a reply saying so: ``STATE_ERROR``, ``PROMPT_ERROR``, ``MODEL_ERROR`` (or the
+model's own code, ``TIMEOUT``), ``PARSE_ERROR``; an action's failure keeps its code
+(``ACTION_NOT_FOUND`` for a name that does not exist) and an evaluator's is
+``EVALUATOR_ERROR``.
 """
 
 from __future__ import annotations
@@ -33,17 +31,18 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import math
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
+from eliza_nb import prompts
 from eliza_nb._checks import shown
 from eliza_nb.errors import Code, ElizaError, ModelNotFoundError
 from eliza_nb.handler_output import error_info
 from eliza_nb.models import ModelEntry, call_model
+from eliza_nb.settings import seconds_setting
 from eliza_nb.types import ActionResult, Content, ErrorInfo, Memory, State
 
 if TYPE_CHECKING:
@@ -59,15 +58,16 @@ __all__ = [
     "Decision",
     "DecisionParseError",
     "parse_decision",
-    "render_prompt",
+    "prompt_state",
     "respond",
+    "should_check",
 ]
 
 log = logging.getLogger("eliza_nb")
 
 
 class PromptContext(Protocol):
-    """What rendering a prompt reads: an ``AgentRuntime`` or its message loop."""
+    """What building a prompt reads: the message loop (or an ``AgentRuntime``)."""
 
     settings: Settings
     character: Character | None
@@ -82,47 +82,62 @@ class Loop(PromptContext, Protocol):
     models: ModelRegistry
     recorder: MetricsRecorder
     dispatcher: Dispatcher
+    group_rooms: set[str]
 
-    async def compose_state(self, message: Any = None) -> State: ...
+    async def compose_state(
+        self, message: Any = None, include: Sequence[str] | None = None
+    ) -> State: ...
+
+    async def execute_actions(
+        self, names: Sequence[str], message: Any = None, *, state: State, thought: str
+    ) -> list[ActionResult]: ...
 
     async def evaluate(self, msg: Memory, state: State) -> None: ...
 
     async def say(self, msg: Memory, content: Content) -> None: ...
 
-    async def run_named(self, name: str, msg: Memory, state: State) -> ActionResult | None: ...
+    async def remember_reply(self, result: ActionResult, msg: Memory) -> None: ...
 
 
 DEFAULT_MODEL_TIMEOUT = 120.0
 _PSEUDO = frozenset({"REPLY", "NONE", "IGNORE"})
 _KEYS = frozenset({"text", "actions", "action"})
-_XML_TAG = re.compile(r"<(thought|text|actions?)>(.*?)</\1>", re.S | re.I)
 _DECODER = json.JSONDecoder()
-_FORMAT = """# Answer format
-Answer with one JSON object and nothing else:
-{"thought": "<why, in one sentence>", "text": "<what you say to the user>", "actions": ["<ACTION>"]}
-Use only action names listed above, in the order they should run; use [] when none fits."""
 
 
 @dataclass(frozen=True, slots=True)
 class Decision:
-    """What the model decided: its reasoning, what to say, which actions to run."""
+    """What the model decided: its reasoning, what to say, which actions and providers."""
 
     thought: str = ""
     text: str = ""
     actions: tuple[str, ...] = ()
+    providers: tuple[str, ...] = ()
 
 
 class DecisionParseError(ValueError):
-    """The model's answer is not in the answer format (nor in a tolerated variant)."""
+    """The model's answer is neither the XML answer format nor the JSON one."""
+
+
+class _StageError(Exception):
+    """A stage of the loop failed: ``code`` blames it, ``__cause__`` is what it raised."""
+
+    def __init__(self, code: str, cause: BaseException) -> None:
+        super().__init__(code)
+        self.code = code
+        self.__cause__ = cause
 
 
 # -- parsing ----------------------------------------------------------------------------
 def parse_decision(answer: Any) -> Decision:
-    """Read a model's answer as a :class:`Decision` (the formats are in the module docstring).
+    """Read a model's answer as a :class:`Decision`: the XML answer, else a JSON object.
+
+    Tolerated as well: the JSON object inside prose or a code fence, ``"action"`` (one name,
+    or names separated by commas) instead of ``"actions"``, and a dict (from an object model).
 
     Raises:
-        DecisionParseError: the answer is empty, holds no object with ``text`` or ``actions``,
-            or a field has the wrong type.
+        DecisionParseError: the answer is empty, holds neither format, or a field has the
+            wrong type.
     """
     if isinstance(answer, Decision):
         return answer
@@ -133,13 +148,13 @@ def parse_decision(answer: Any) -> Decision:
     text = answer.strip()
     if not text:
         raise DecisionParseError("the answer is empty")
+    parsed = prompts.parse_key_value_xml(text)
+    if parsed is not None and parsed.keys() & _KEYS:
+        return _from_mapping(parsed)
     found = _first_object(text)
     if found is not None:
         return _from_mapping(found)
-    tags = {m.group(1).lower(): m.group(2).strip() for m in _XML_TAG.finditer(text)}
-    if tags.keys() & _KEYS:
-        return _from_mapping(tags)
-    raise DecisionParseError("no JSON object with 'text' or 'actions' and no <response> tags")
+    raise DecisionParseError("no <response> block and no JSON object with 'text' or 'actions'")
 
 
 def _first_object(text: str) -> dict[str, Any] | None:
@@ -160,103 +175,109 @@ def _from_mapping(data: Mapping[str, Any]) -> Decision:
     for name, value in (("text", text), ("thought", thought)):
         if value is not None and not isinstance(value, str):
             raise DecisionParseError(f"'{name}' must be a string, got {type(value).__name__}")
-    names = _names(data.get("actions", data.get("action")))
-    return Decision(thought or "", text or "", names)
+    names = _names(data.get("actions", data.get("action")), "actions")
+    return Decision(thought or "", text or "", names, _names(data.get("providers"), "providers"))
 
 
-def _names(value: Any) -> tuple[str, ...]:
+def _names(value: Any, key: str) -> tuple[str, ...]:
     if value is None:
         return ()
     items = value.split(",") if isinstance(value, str) else value
     if not isinstance(items, list | tuple):
-        raise DecisionParseError(f"'actions' must be a list of names, got {type(value).__name__}")
+        raise DecisionParseError(f"'{key}' must be a list of names, got {type(value).__name__}")
     out: dict[str, str] = {}
     for item in items:
         name = item.get("name") if isinstance(item, Mapping) else item
         if not isinstance(name, str):
-            raise DecisionParseError(f"'actions' must hold names, got {item!r}")
+            raise DecisionParseError(f"'{key}' must hold names, got {item!r}")
         if name.strip():
             out.setdefault(name.strip().upper(), name.strip())
     return tuple(out.values())
 
 
 # -- prompt -----------------------------------------------------------------------------
-def render_prompt(runtime: PromptContext, state: State, message: Memory) -> str:
-    """The prompt of the agent loop: character, context, conversation, actions, message, format.
+def prompt_state(ctx: PromptContext, state: State, message: Memory) -> State:
+    """``state`` with what the runtime knows added to its values, for a prompt template.
 
-    Provider values are masked: no secret reaches a remote model.
+    Added (a provider's value of the same name wins): ``agentName``, ``bio``, ``system``,
+    ``topics``, ``adjectives``, ``style``, ``senderName``, ``message``, ``recentMessages``
+    (the room's conversation, this message last), ``actionNames``, ``actions`` (one
+    ``- NAME: description`` line each, with similes and parameters), ``providers`` (the
+    providers' text) and ``providerNames`` (the providers the model may ask for).
     """
-    mask = runtime.settings.masker.mask
-    parts = [_character_block(runtime)]
-    if state.values:
-        parts.append(
-            "# Context\n" + "\n".join(f"## {k}\n{mask(str(v))}" for k, v in state.values.items())
-        )
-    earlier = [m for m in state.recent_messages if m.id != message.id]
-    if earlier:
-        parts.append(
-            "# Conversation\n" + "\n".join(f"{m.user_id}: {m.content.text}" for m in earlier)
-        )
-    parts.append("# Available actions\n" + _actions_block(runtime, state))
-    parts.append(f"# Message\n{message.user_id}: {message.content.text}")
-    parts.append(_FORMAT)
-    return "\n\n".join(parts)
+    values = {**_known_values(ctx, state, message), **state.values}
+    return state.model_copy(update={"values": values})
 
 
-def _character_block(runtime: PromptContext) -> str:
-    char = runtime.character
-    if char is None:
-        return f"# You\nYou are {runtime.agent_id}, a helpful agent."
-    lines = [f"# You\nYou are {char.name}."]
-    lines += char.bio
-    lines += char.lore[:3]
-    style = [*char.style.get("all", []), *char.style.get("chat", [])]
-    for label, values in (
-        ("Topics", char.topics),
-        ("Adjectives", char.adjectives),
-        ("Style", style),
-    ):
-        if values:
-            lines.append(f"{label}: {'; '.join(values)}")
-    return "\n".join(lines)
+def _known_values(ctx: PromptContext, state: State, message: Memory) -> dict[str, Any]:
+    char = ctx.character
+    name = char.name if char is not None else ctx.agent_id
+    lines = [m for m in state.recent_messages if m.id != message.id] + [message]
+    style = [*char.style.get("all", []), *char.style.get("chat", [])] if char else []
+    return {
+        "agentName": name,
+        "bio": " ".join(char.bio) if char else f"{name} is a helpful agent.",
+        "system": char.system if char and char.system else "",
+        "topics": ", ".join(char.topics) if char else "",
+        "adjectives": ", ".join(char.adjectives) if char else "",
+        "style": "\n".join(f"- {s}" for s in style),
+        "senderName": message.user_id,
+        "message": message.content.text,
+        "recentMessages": "\n".join(f"{m.user_id}: {m.content.text}" for m in lines),
+        "actionNames": ", ".join(state.actions),
+        "actions": _actions_block(ctx, state),
+        "providers": state.text,
+        "providerNames": ", ".join(_askable(ctx, state)),
+    }
 
 
-def _actions_block(runtime: PromptContext, state: State) -> str:
+def _actions_block(ctx: PromptContext, state: State) -> str:
+    from eliza_nb.parameters import describe_parameters
+
     lines = []
     for name in state.actions:
-        entry = runtime.registry.find(name)
+        entry = ctx.registry.find(name)
         if entry is None:
             continue
         act = entry[0]
-        also = f" (also: {', '.join(act.similes)})" if act.similes else ""
-        lines.append(f"- {act.name}: {act.description or 'no description'}{also}")
-    return "\n".join(lines) or "(none: answer with text only)"
+        line = f"- {act.name}: {act.description or 'no description'}"
+        if act.similes:
+            line += f" (also: {', '.join(act.similes)})"
+        if act.parameters is not None:
+            line += f" [parameters: {describe_parameters(act.parameters)}]"
+        lines.append(line)
+    return "\n".join(lines) or "(none: answer with text only, actions REPLY)"
+
+
+def _askable(ctx: PromptContext, state: State) -> list[str]:
+    composed = state.data.get("providers", {})
+    return [p.name for p, _ in ctx.registry.providers if p.dynamic and p.name not in composed]
+
+
+def render_prompt(ctx: PromptContext, state: State, message: Memory) -> str:
+    """The message-handler prompt for ``message`` (the character's template, else ours), masked."""
+    template = prompts.template_for(ctx.character, "messageHandlerTemplate")
+    return prompts.compose_prompt(template, prompt_state(ctx, state, message))
+
+
+def should_check(loop: Loop, message: Memory) -> bool:
+    """Whether the should-respond step runs: ``CHECK_SHOULD_RESPOND``, or a group room."""
+    flag = str(loop.settings.get("CHECK_SHOULD_RESPOND") or "").strip().lower()
+    if flag in ("1", "true", "yes", "on"):
+        return True
+    kind = (message.content.model_extra or {}).get("channel_type")
+    return message.room_id in loop.group_rooms or str(kind).upper() == "GROUP"
 
 
 # -- the loop ---------------------------------------------------------------------------
-def model_timeout(settings: Settings) -> float:
-    """Seconds to wait for the model: the ``MODEL_TIMEOUT`` setting, else 120."""
-    raw = settings.get("MODEL_TIMEOUT")
-    try:
-        value = float(raw) if raw not in (None, "") else DEFAULT_MODEL_TIMEOUT
-    except (TypeError, ValueError):
-        value = -1.0
-    if not 0 < value < math.inf:
-        log.warning(
-            "MODEL_TIMEOUT=%r is not a positive number; using %s s", raw, DEFAULT_MODEL_TIMEOUT
-        )
-        return DEFAULT_MODEL_TIMEOUT
-    return value
-
-
 async def respond(
     loop: Loop, message: Memory, *, timeout: float | None = None
 ) -> list[ActionResult]:
     """Run the agent loop for a message that is already stored (``process_message`` stores it).
 
-    Returns the model step's result first (``action`` is the model type, ``text`` the reply,
-    ``data`` the thought and chosen actions), then one result per chosen action. Failures come
-    back as results with ``success=False`` (see the module docstring); nothing is raised.
+    Returns the decision's result first (``action`` is the model type, ``text`` the reply,
+    ``data`` the thought, chosen actions and providers), then one result per step of the
+    chain that ran. Failures come back as results with ``success=False``; nothing is raised.
 
     Raises:
         ModelNotFoundError: no text model is registered (``process_message`` checks first).
@@ -266,87 +287,193 @@ async def respond(
         raise ModelNotFoundError(
             "The agent loop needs a TEXT_LARGE or TEXT_SMALL model: register a model plugin first."
         )
-    state = await loop.compose_state(message)
-    step, decision = await _decide(loop, entry, message, state, timeout)
-    results = [step]
-    if decision is None or _speaks(loop, decision):
+    limit = (
+        timeout
+        if timeout is not None
+        else seconds_setting(loop.settings, "MODEL_TIMEOUT", DEFAULT_MODEL_TIMEOUT)
+    )
+    if should_check(loop, message):
+        gate = await _should_respond(loop, message, limit)
+        if gate is not None:
+            return [gate]
+    step, decision, state = await _decide(loop, entry, message, limit)
+    if decision is None or state is None:
         await loop.say(message, step.responses[0])
-    for name in decision.actions if decision is not None else ():
-        result = await _run_action(loop, name, message, state)
-        if result is not None:
-            results.append(result)
+        if state is not None:
+            await loop.evaluate(message, state)
+        return [step]
+    return [step, *await _act(loop, message, decision, state, step)]
+
+
+async def _act(
+    loop: Loop, message: Memory, decision: Decision, state: State, step: ActionResult
+) -> list[ActionResult]:
+    """Say the decision's text, compose the providers it names, run its chain, evaluate."""
+    if _speaks(loop, decision):
+        await loop.say(message, step.responses[0])
+    asked = [p for p in decision.providers if _provider_known(loop, p)]
+    if asked:
+        state = await loop.compose_state(message, asked)
+    names = [n for n in decision.actions if loop.registry.find(n) or n.upper() not in _PSEUDO]
+    results = await loop.execute_actions(names, message, state=state, thought=decision.thought)
+    for result in results:
+        if result.error_code == Code.ACTION_NOT_FOUND:
+            await _cannot(loop, result, message)
+        else:
+            await loop.remember_reply(result, message)
     await loop.evaluate(message, state)
     return results
 
 
+def _provider_known(loop: Loop, name: str) -> bool:
+    return any(p.name.upper() == name.upper() for p, _ in loop.registry.providers)
+
+
 def _speaks(loop: Loop, decision: Decision) -> bool:
     """A decision's text is said unless it is empty or the model chose the IGNORE pseudo-action."""
-    ignored = "IGNORE" in decision.actions and loop.registry.find("IGNORE") is None
-    return bool(decision.text) and not ignored
+    ignored = any(a.upper() == "IGNORE" for a in decision.actions)
+    return bool(decision.text) and not (ignored and loop.registry.find("IGNORE") is None)
+
+
+async def _cannot(loop: Loop, result: ActionResult, message: Memory) -> None:
+    reply = Content(
+        text=f"Sorry, I cannot do {result.action}: there is no such action (ACTION_NOT_FOUND).",
+        error=Code.ACTION_NOT_FOUND,
+        in_reply_to=str(message.id),
+    )
+    result.responses.append(reply)
+    result.text = reply.text
+    await loop.say(message, reply)
 
 
 async def _decide(
-    loop: Loop, entry: ModelEntry, msg: Memory, state: State, timeout: float | None
-) -> tuple[ActionResult, Decision | None]:
-    run_id = loop.recorder.new_run_id()
-    step = ActionResult(run_id, entry.model_type, entry.plugin, False, started=time.time())
+    loop: Loop, entry: ModelEntry, msg: Memory, limit: float
+) -> tuple[ActionResult, Decision | None, State | None]:
+    """Compose the state, render the prompt, ask the model, parse: each stage blamed alone."""
+    step = _new_step(loop, entry)
     t0 = time.perf_counter()
-    limit = timeout if timeout is not None else model_timeout(loop.settings)
+    state: State | None = None
     answer: Any = None
-    try:  # a provider value that cannot be rendered fails the step, not the runtime
-        params = {
-            "prompt": render_prompt(loop, state, msg),
-            "system": _system(loop),
-            "message": msg.content.text,
-            "actions": list(state.actions),
-        }
-        async with asyncio.timeout(limit):  # in this task: SystemExit cannot escape the loop
-            answer = await call_model(loop.owner, entry, params)
-        decision = parse_decision(answer)
-    except Exception as exc:
-        return _step(loop, step, msg, t0, None, _failure(entry, exc, limit, answer)), None
-    return _step(loop, step, msg, t0, decision, None), decision
+    try:
+        state = await _stage(Code.STATE_ERROR, loop.compose_state(msg))
+        prompt = _stage_now(Code.PROMPT_ERROR, render_prompt, loop, state, msg)
+        params = _params(loop, state, msg, prompt)
+        answer = await _ask(loop, entry, params, limit)
+        decision = _stage_now(Code.PARSE_ERROR, parse_decision, answer)
+    except _StageError as exc:
+        info = _failure(entry, exc, limit, answer)
+        return _record(loop, step, msg, t0, None, info), None, state
+    return _record(loop, step, msg, t0, decision, None), decision, state
+
+
+async def _should_respond(loop: Loop, msg: Memory, limit: float) -> ActionResult | None:
+    """The should-respond step: None to go on, else the recorded result that ends the turn."""
+    entry = loop.models.text_model(small=True)
+    assert entry is not None  # respond() checked that a text model is served
+    step = _new_step(loop, entry)
+    t0 = time.perf_counter()
+    answer: Any = None
+    try:
+        state = await _stage(Code.STATE_ERROR, loop.compose_state(msg))
+        template = prompts.template_for(loop.character, "shouldRespondTemplate")
+        view = _stage_now(Code.PROMPT_ERROR, prompt_state, loop, state, msg)
+        prompt = _stage_now(Code.PROMPT_ERROR, prompts.compose_prompt, template, view)
+        params = {"prompt": prompt, "message": msg.content.text, "stage": "should_respond"}
+        answer = await _ask(loop, entry, params, limit)
+        verdict = _stage_now(Code.PARSE_ERROR, _verdict, answer)
+    except _StageError as exc:  # a broken gate must not silence the agent: it goes on
+        _record(loop, step, msg, t0, None, _failure(entry, exc, limit, answer))
+        return None
+    step.data = {"stage": "should_respond", "should_respond": verdict}
+    _record(loop, step, msg, t0, Decision(), None)
+    step.text = None
+    return None if verdict == "RESPOND" else step
+
+
+def _verdict(answer: Any) -> str:
+    verdict = prompts.parse_should_respond(answer if isinstance(answer, str) else "")
+    if verdict is None:
+        raise DecisionParseError(f"no RESPOND, IGNORE or STOP in {shown(answer, 120)}")
+    return verdict
+
+
+def _params(loop: Loop, state: State, msg: Memory, prompt: str) -> dict[str, Any]:
+    char = loop.character
+    return {
+        "prompt": prompt,
+        "system": char.system if char is not None and char.system else _system(loop),
+        "message": msg.content.text,
+        "actions": list(state.actions),
+        "providers": [p.name for p, _ in loop.registry.providers],
+        "stage": "message_handler",
+    }
 
 
 def _system(ctx: PromptContext) -> str:
-    char = ctx.character
-    if char is not None and char.system:
-        return char.system
-    return f"You are {ctx.agent_id}. Answer in the JSON format the prompt gives."
+    return f"You are {ctx.agent_id}. Answer in the XML format the prompt gives."
 
 
-def _failure(entry: ModelEntry, exc: Exception, limit: float, answer: Any) -> ErrorInfo:
-    if isinstance(exc, TimeoutError):
-        return ErrorInfo(
-            code=Code.TIMEOUT,
-            error_type="TimeoutError",
-            message=(
-                f"{entry.model_type} of {entry.plugin} gave no answer within {limit:g} s; raise "
-                "the MODEL_TIMEOUT setting or use a faster model"
-            ),
-        )
-    if isinstance(exc, DecisionParseError):
-        return ErrorInfo(
-            code=Code.MODEL_ERROR,
-            error_type="DecisionParseError",
-            message=(
-                f"{entry.model_type} of {entry.plugin} gave an answer that cannot be parsed "
-                f"({exc}): {shown(answer, 200)}"
-            ),
-        )
-    code = exc.code if isinstance(exc, ElizaError) else Code.MODEL_ERROR
-    return error_info(exc, code=code)
+async def _stage(code: str, awaitable: Any) -> Any:
+    try:
+        return await awaitable
+    except Exception as exc:
+        raise _StageError(code, exc) from exc
+
+
+def _stage_now(code: str, fn: Any, *args: Any) -> Any:
+    try:
+        return fn(*args)
+    except Exception as exc:
+        raise _StageError(code, exc) from exc
+
+
+async def _ask(loop: Loop, entry: ModelEntry, params: dict[str, Any], limit: float) -> Any:
+    try:
+        async with asyncio.timeout(limit):  # in this task: SystemExit cannot escape the loop
+            return await call_model(loop.owner, entry, params)
+    except TimeoutError as exc:
+        raise _StageError(Code.TIMEOUT, exc) from exc
+    except Exception as exc:
+        code = exc.code if isinstance(exc, ElizaError) else Code.MODEL_ERROR
+        raise _StageError(code, exc) from exc
+
+
+def _failure(entry: ModelEntry, exc: _StageError, limit: float, answer: Any) -> ErrorInfo:
+    cause = exc.__cause__
+    assert isinstance(cause, BaseException)
+    who = f"{entry.model_type} of {entry.plugin}"
+    if exc.code == Code.TIMEOUT and isinstance(cause, TimeoutError):
+        message = f"{who} gave no answer within {limit:g} s; raise the MODEL_TIMEOUT setting"
+        return ErrorInfo(code=Code.TIMEOUT, error_type="TimeoutError", message=message)
+    if exc.code == Code.PARSE_ERROR:
+        message = f"{who} gave an answer that cannot be parsed ({cause}): {shown(answer, 200)}"
+        return ErrorInfo(code=Code.PARSE_ERROR, error_type=type(cause).__name__, message=message)
+    info = error_info(cause, code=exc.code)
+    if exc.code in (Code.STATE_ERROR, Code.PROMPT_ERROR):
+        stage = "composing the state" if exc.code == Code.STATE_ERROR else "building the prompt"
+        info.message = f"{stage} failed before the model was asked: {info.message}"
+    return info
+
+
+_APOLOGIES = {
+    Code.PARSE_ERROR: "Sorry, I could not make sense of my model's answer (PARSE_ERROR).",
+    Code.TIMEOUT: "Sorry, my model did not answer in time (TIMEOUT).",
+    Code.STATE_ERROR: "Sorry, I could not gather what I know (STATE_ERROR).",
+    Code.PROMPT_ERROR: "Sorry, I could not write my model's prompt (PROMPT_ERROR).",
+}
 
 
 def _apology(info: ErrorInfo) -> str:
-    if info.code == Code.MODEL_ERROR:
-        return "Sorry, I could not make sense of my model's answer (MODEL_ERROR)."
-    if info.code == Code.TIMEOUT:
-        return "Sorry, my model did not answer in time (TIMEOUT)."
-    return f"Sorry, my model failed ({info.code}): {info.message}"
+    return _APOLOGIES.get(info.code, f"Sorry, my model failed ({info.code}): {info.message}")
 
 
-def _step(
+def _new_step(loop: Loop, entry: ModelEntry) -> ActionResult:
+    return ActionResult(
+        loop.recorder.new_run_id(), entry.model_type, entry.plugin, False, started=time.time()
+    )
+
+
+def _record(
     loop: Loop,
     step: ActionResult,
     msg: Memory,
@@ -369,29 +496,13 @@ def _step(
         step.text, step.responses = reply.text, [reply]
         return step
     assert decision is not None
-    actions = list(decision.actions)
+    actions, providers = list(decision.actions), list(decision.providers)
     step.responses = [
         Content(
             text=decision.text, thought=decision.thought, actions=actions, in_reply_to=str(msg.id)
         )
     ]
     step.success, step.text = True, decision.text or None
-    step.data = {"thought": decision.thought, "actions": actions}
+    if step.data is None:
+        step.data = {"thought": decision.thought, "actions": actions, "providers": providers}
     return step
-
-
-async def _run_action(loop: Loop, name: str, msg: Memory, state: State) -> ActionResult | None:
-    if loop.registry.find(name) is not None:
-        return await loop.run_named(name, msg, state)
-    if name.upper() in _PSEUDO:
-        return None
-    result = loop.dispatcher.not_found(name, msg)
-    reply = Content(
-        text=f"Sorry, I cannot do {name}: there is no such action (ACTION_NOT_FOUND).",
-        error=Code.ACTION_NOT_FOUND,
-        in_reply_to=str(msg.id),
-    )
-    result.responses.append(reply)
-    result.text = reply.text
-    await loop.say(msg, reply)
-    return result

@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from eliza_nb._checks import shown
+from eliza_nb.dispatcher import check_timeout
 from eliza_nb.errors import ValidationError
 from eliza_nb.parameters import RESERVED_OPTIONS
 from eliza_nb.types import ActionResult, Memory, State
@@ -142,10 +143,7 @@ async def run_chain(
     """
     shared = _chain_options(options)
     plan = ActionPlan(steps=[ActionStep(n) for n in check_names(names)], thought=thought)
-    if timeout is not None:
-        from eliza_nb.dispatcher import check_timeout
-
-        check_timeout(timeout)
+    check_timeout(timeout)
     results: list[ActionResult] = []
     for index, step in enumerate(plan.steps):
         plan.current_step = index + 1
@@ -180,6 +178,7 @@ async def _step(
         step.status, step.result = "failed", result
         return result, False
     action, plugin = entry
+    step.action = action.name  # a simile or another case names the action itself
     opts = {**shared, "action_context": ActionContext(tuple(results)), "action_plan": plan}
     result = await dispatcher.run(
         action, plugin, message, state=state, options=opts, timeout=timeout

@@ -84,6 +84,8 @@ class MessageLoop:
         self.messages = messages
         self.character = character
         self.agent_id = character.name if character else "agent"
+        #: Rooms marked as group conversations: the agent loop asks whether to respond there.
+        self.group_rooms: set[str] = set()
 
     # -- input --------------------------------------------------------------------------
     def to_memory(
@@ -205,6 +207,15 @@ class MessageLoop:
                     "validate of %s raised while composing state: %s", act.name, printable(exc)
                 )
         return sorted(usable)
+
+    async def render_prompt(self, message: Any = None, *, room_id: str | None = None) -> str:
+        """The exact prompt the agent loop would send the model for ``message``, masked.
+
+        The state is composed as the loop would (providers run); nothing is stored.
+        """
+        msg = self.to_memory(message, room_id=room_id)
+        state = await self.compose_state(msg)
+        return agent.render_prompt(self, state, msg)
 
     # -- chains -------------------------------------------------------------------------
     async def execute_actions(

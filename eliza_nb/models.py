@@ -179,9 +179,12 @@ class ModelRegistry:
         """True if some plugin serves ``model_type``."""
         return model_type in self._entries
 
-    def text_model(self) -> ModelEntry | None:
-        """The model the agent loop asks: TEXT_LARGE if served, else TEXT_SMALL, else None."""
-        for key in TEXT_MODELS:
+    def text_model(self, *, small: bool = False) -> ModelEntry | None:
+        """The model the agent loop asks: TEXT_LARGE if served, else TEXT_SMALL, else None.
+
+        ``small=True`` prefers TEXT_SMALL (the should-respond step's choice, as in elizaOS).
+        """
+        for key in reversed(TEXT_MODELS) if small else TEXT_MODELS:
             entries = self._entries.get(key)
             if entries:
                 return entries[0]

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from eliza_nb import observability
 from eliza_nb._blocking import run_blocking
-from eliza_nb._checks import mapping_arg, shown
+from eliza_nb._checks import mapping_arg, room_arg, shown
 from eliza_nb.character import Character
 from eliza_nb.dispatcher import Dispatcher, check_timeout
 from eliza_nb.errors import ModelNotFoundError, ValidationError
@@ -315,6 +315,25 @@ class AgentRuntime:
         instead: this becomes the elizaOS agent loop of :func:`eliza_nb.agent.respond`.
         """
         return await self.loop.process_message(message, room_id=room_id)
+
+    async def render_prompt(self, message: Any = None, *, room_id: str | None = None) -> str:
+        """The exact prompt the agent loop would send the model for ``message`` (secrets masked).
+
+        What ``%eliza prompt`` shows: the message-handler template (the character's
+        ``templates["messageHandlerTemplate"]`` if it has one) filled from the composed state.
+        Nothing is stored and no model is called.
+
+        Raises:
+            ValidationError: the message is malformed.
+        """
+        return await self.loop.render_prompt(message, room_id=room_id)
+
+    def mark_group(self, room_id: str, group: bool = True) -> None:
+        """Mark ``room_id`` as a group conversation (or not): the agent loop then asks the
+        model whether to respond at all (the should-respond step), as elizaOS does in groups.
+        """
+        room = room_arg(room_id)
+        (self.loop.group_rooms.add if group else self.loop.group_rooms.discard)(room)
 
     # -- models, events, plugin tests ---------------------------------------------------
     async def use_model(

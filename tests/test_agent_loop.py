@@ -147,7 +147,7 @@ async def test_the_model_chooses_an_action_and_the_loop_runs_it(agent: AgentRunt
         ("GREET", "protocol", True),
     ]
     assert results[0].text == "Oh my! Hello."
-    assert results[0].data == {"thought": "A greeting.", "actions": ["GREET"]}
+    assert results[0].data == {"thought": "A greeting.", "actions": ["GREET"], "providers": []}
     assert texts(agent) == [
         ("user", "Good day, droid"),
         ("C-3PO", "Oh my! Hello."),
@@ -197,17 +197,17 @@ async def test_ignore_says_nothing(agent: AgentRuntime) -> None:
     assert texts(agent) == [("user", "spam")]
 
 
-async def test_an_unparsable_answer_is_a_model_error_with_a_reply(agent: AgentRuntime) -> None:
+async def test_an_unparsable_answer_is_a_parse_error_with_a_reply(agent: AgentRuntime) -> None:
     await with_model(agent, "I think I should greet them.")
     results = await agent.process_message("hello")
     step = results[0]
-    assert (step.success, step.error_code) == (False, "MODEL_ERROR")
-    assert step.text == "Sorry, I could not make sense of my model's answer (MODEL_ERROR)."
+    assert (step.success, step.error_code) == (False, "PARSE_ERROR")
+    assert step.text == "Sorry, I could not make sense of my model's answer (PARSE_ERROR)."
     assert len(results) == 1  # no action ran
     assert texts(agent)[-1] == ("C-3PO", step.text)
     err = agent.errors_frame().iloc[-1]
     assert (err["code"], err["action"], err["plugin"]) == (
-        "MODEL_ERROR",
+        "PARSE_ERROR",
         "TEXT_LARGE",
         "deterministic-model",
     )
@@ -215,13 +215,14 @@ async def test_an_unparsable_answer_is_a_model_error_with_a_reply(agent: AgentRu
     assert reflections == ["hello"]  # evaluators still run
 
 
-async def test_an_unknown_action_is_recorded_and_answered(agent: AgentRuntime) -> None:
+async def test_an_unknown_action_is_recorded_answered_and_stops_the_chain(
+    agent: AgentRuntime,
+) -> None:
     await with_model(agent, decision("On it.", "FLY_SHIP", "GREET"))
     results = await agent.process_message("fly us out")
     assert [(r.action, r.success, r.error_code) for r in results] == [
         ("TEXT_LARGE", True, None),
         ("FLY_SHIP", False, "ACTION_NOT_FOUND"),
-        ("GREET", True, None),
     ]
     reply = "Sorry, I cannot do FLY_SHIP: there is no such action (ACTION_NOT_FOUND)."
     assert results[1].responses[0].text == reply
@@ -260,14 +261,15 @@ async def test_a_model_error_keeps_its_code(agent: AgentRuntime) -> None:
     assert "driver crashed" in agent.errors_frame()["message"].iloc[-1]
 
 
-async def test_a_failing_action_does_not_stop_the_loop(agent: AgentRuntime) -> None:
-    await with_model(agent, decision("trying", "BROKEN", "GREET"))
+async def test_a_failing_action_stops_the_chain_not_the_loop(agent: AgentRuntime) -> None:
+    await with_model(agent, decision("trying", "BROKEN", "GREET"), decision("again", "GREET"))
     results = await agent.process_message("try")
     assert [(r.action, r.error_code) for r in results] == [
         ("TEXT_LARGE", None),
         ("BROKEN", "HANDLER_ERROR"),
-        ("GREET", None),
     ]
+    assert reflections == ["try"]  # the evaluators still ran
+    assert [r.action for r in await agent.process_message("and now")] == ["TEXT_LARGE", "GREET"]
 
 
 async def test_a_bad_model_timeout_setting_falls_back(agent: AgentRuntime) -> None:
@@ -281,13 +283,14 @@ async def test_the_prompt_renders_character_state_actions_and_format(agent: Agen
     msg = agent.to_memory("translate 'hello'")
     await agent.messages.create_memory(msg)
     state = await agent.compose_state(msg)
-    prompt = render_prompt(agent, state, msg)
-    assert prompt.startswith("# You\nYou are C-3PO.\nC-3PO is a protocol droid")
+    prompt = render_prompt(agent.loop, state, msg)
+    assert prompt.startswith("<task>Write the next message of C-3PO")
+    assert "<character>\nC-3PO is a protocol droid" in prompt
     assert "- GREET: Greet the user warmly (also: HELLO)" in prompt
-    assert "# Conversation\nuser: earlier words" in prompt
-    assert "# Message\nuser: translate 'hello'" in prompt
-    assert '"actions": ["<ACTION>"]' in prompt
+    assert "<conversation>\nuser: earlier words\nuser: translate 'hello'\n</conversation>" in prompt
+    assert "<actions>ACTION1,ACTION2</actions>" in prompt
     assert "token=***" in prompt and "tok-secret-42" not in prompt
+    assert prompt == await agent.render_prompt(msg)
 
 
 async def test_a_runtime_without_character_is_named_by_its_agent_id() -> None:
@@ -295,6 +298,7 @@ async def test_a_runtime_without_character_is_named_by_its_agent_id() -> None:
     model = await with_model(rt, decision("ok"))
     await rt.process_message("hi")
     prompt = next(p for k, p in model.calls if k == "TEXT_LARGE")["prompt"]
-    assert prompt.startswith("# You\nYou are agent, a helpful agent.")
-    assert "(none: answer with text only)" in prompt
+    assert prompt.startswith("<task>Write the next message of agent")
+    assert "agent is a helpful agent." in prompt
+    assert "(none: answer with text only, actions REPLY)" in prompt
     await rt.aclose()

@@ -359,7 +359,7 @@ async def test_the_agent_loop_over_http(rt: AgentRuntime, server: FakeOpenAI) ->
     prompt = next(r for r in server.requests if r["path"].endswith("chat/completions"))
     assert "- OPEN_POD_BAY_DOORS: Open the doors" in prompt["body"]["messages"][-1]["content"]
     second = await rt.process_message("open them now")
-    assert second[0].error_code == "MODEL_ERROR"
+    assert second[0].error_code == "PARSE_ERROR"
     third = await rt.process_message("please")
     assert third[0].error_code == "API_SERVER_ERROR"
     assert "GPU on fire" in third[0].text

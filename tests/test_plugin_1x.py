@@ -186,9 +186,9 @@ async def test_its_events_hear_messages_and_its_model_drives_the_loop() -> None:
     rt = await create_test_runtime(plugins=[starter_plugin])
     results = await rt.process_message("hello?")
     assert received == ["hello?"]
-    # the starter's model answers a song, not a decision: a recorded MODEL_ERROR and a reply
-    assert (results[0].action, results[0].error_code) == ("TEXT_LARGE", "MODEL_ERROR")
-    assert rt.memories_frame()["text"].tolist()[-1].endswith("(MODEL_ERROR).")
+    # the starter's model answers a song, not a decision: a recorded PARSE_ERROR and a reply
+    assert (results[0].action, results[0].error_code) == ("TEXT_LARGE", "PARSE_ERROR")
+    assert rt.memories_frame()["text"].tolist()[-1].endswith("(PARSE_ERROR).")
     await rt.aclose()
 
 
