@@ -20,7 +20,7 @@ class Character(BaseModel):
 
     Unknown keys (``twitterSpaces``, ...) are kept, camelCase keys are accepted, and plugin
     names are kept as written even when no Python package provides them (npm names such as
-    ``@elizaos/plugin-twilio``).
+    ``@elizaos/plugin-twilio``). ``templates`` holds the file's own prompt templates.
 
     Example:
         >>> c = Character(name="Ada", bio="Mathematician.")
@@ -47,6 +47,9 @@ class Character(BaseModel):
     clients: list[str] = Field(default_factory=list)
     model_provider: str | None = Field(default=None, alias="modelProvider")
     system: str | None = None
+    #: Prompt templates that replace the defaults of ``eliza_nb.prompts``, by elizaOS name
+    #: (``messageHandlerTemplate``, ``shouldRespondTemplate``); see ``template_for``.
+    templates: dict[str, str] = Field(default_factory=dict)
 
     @field_validator("bio", "lore", mode="before")
     @classmethod

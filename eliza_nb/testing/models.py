@@ -14,10 +14,31 @@ Example:
     64
 
 Text models answer, in order: the next scripted reply; else ``responder(params)`` if given;
-else a default. The default answer to the agent loop (its params carry ``message`` and
-``actions``) is a JSON decision that says ``default_text`` and picks the first usable action
-whose name or simile appears in the message, as the rule-based routing would; to any other
-prompt it is ``default_text``. Object models answer the next scripted reply as a dict.
+else a default, which depends on what the agent loop asks (the ``stage`` of its params):
+
+- ``stage="should_respond"``: the XML answer of :data:`eliza_nb.prompts.SHOULD_RESPOND_TEMPLATE`,
+  always ``<action>RESPOND</action>``, named for the runtime's agent;
+- ``stage="message_handler"``, or any prompt that contains ``<response>``: the XML decision of
+  :data:`eliza_nb.prompts.MESSAGE_HANDLER_TEMPLATE`, ``<actions>`` naming the chosen action
+  (else ``REPLY``) and ``<text>`` saying ``default_text``;
+- no stage, but ``actions`` in the params (the JSON agent loop): the same decision as a JSON
+  object, ``{"thought": ..., "text": ..., "actions": [...]}``;
+- anything else: ``default_text``.
+
+The chosen action is the first usable one (listed in ``params["actions"]``) whose name or
+simile appears in the message, as the rule-based routing would choose. Object models answer
+the next scripted reply as a dict.
+
+Example:
+    >>> from eliza_nb.prompts import parse_key_value_xml
+    >>> answer = rt.run_sync(rt.use_model(
+    ...     "TEXT_LARGE", stage="message_handler", prompt="...", message="Hi & bye", actions=[]))
+    >>> answer.startswith("<response><thought>")
+    True
+    >>> decision = parse_key_value_xml(answer)
+    >>> decision["actions"], decision["text"]
+    (['REPLY'], 'I heard: Hi & bye')
+    >>> rt.close()
 """
 
 from __future__ import annotations
@@ -31,6 +52,7 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, Protocol
+from xml.sax.saxutils import escape
 
 from eliza_nb.models import ModelType
 from eliza_nb.plugin import Plugin
@@ -158,14 +180,18 @@ class DeterministicModel:
         return item
 
     def _default(self, runtime: _Routing, params: dict[str, Any]) -> Any:
+        stage = params.get("stage")
+        if stage == "should_respond":
+            return _should_respond_xml(str(getattr(runtime, "agent_id", "agent")))
         message = str(params.get("message", params.get("prompt", "")))
         text = self.default_text.replace("{message}", message)
-        if "actions" not in params:
+        xml = stage == "message_handler" or "<response>" in str(params.get("prompt", ""))
+        if not xml and "actions" not in params:
             return text
-        usable = {a.upper() for a in params["actions"]}
-        entry = runtime.registry.find_in_text(message)
-        chosen = [entry[0].name] if entry is not None and entry[0].name.upper() in usable else []
+        chosen = _chosen(runtime, message, params.get("actions") or [])
         thought = f"The message asks for {chosen[0]}." if chosen else "No action fits; I reply."
+        if xml:
+            return _decision_xml(thought, chosen or ["REPLY"], text)
         return json.dumps({"thought": thought, "text": text, "actions": chosen})
 
     def __repr__(self) -> str:
@@ -173,6 +199,28 @@ class DeterministicModel:
             f"DeterministicModel(name={self.name!r}, scripted={len(self.script)}, "
             f"calls={len(self.calls)})"
         )
+
+
+def _chosen(runtime: _Routing, message: str, actions: Iterable[str]) -> list[str]:
+    """The first usable action named in the message (by name or simile), as a list of 0 or 1."""
+    usable = {str(a).upper() for a in actions}
+    entry = runtime.registry.find_in_text(message)
+    return [entry[0].name] if entry is not None and entry[0].name.upper() in usable else []
+
+
+def _decision_xml(thought: str, actions: list[str], text: str) -> str:
+    # Escaped: a message with "<" or "&" must not break the answer's XML.
+    return (
+        f"<response><thought>{escape(thought)}</thought><actions>{escape(','.join(actions))}"
+        f"</actions><providers></providers><text>{escape(text)}</text></response>"
+    )
+
+
+def _should_respond_xml(agent: str) -> str:
+    return (
+        f"<response><name>{escape(agent)}</name><reasoning>This test model answers every "
+        "message.</reasoning><action>RESPOND</action></response>"
+    )
 
 
 def _as_object(answer: Any) -> Any:
