@@ -227,7 +227,7 @@ def _known_values(ctx: PromptContext, state: State, message: Memory) -> dict[str
         "actionNames": ", ".join(state.actions),
         "actions": _actions_block(ctx, state),
         "providers": state.text,
-        "providerNames": ", ".join(_askable(ctx, state)),
+        "providerNames": ", ".join(_askable(ctx, state)) or "none",
     }
 
 

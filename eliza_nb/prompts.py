@@ -18,6 +18,7 @@ placeholder        what it holds                                    used by
 ``actionNames``    the usable action names, ``"A, B"``              message handler
 ``actions``        one ``- NAME: description`` line per action      message handler
 ``recentMessages`` the conversation, the message to answer last     both
+``providerNames``  the providers the model may ask for, ``"A, B"``  message handler
 ================== ================================================ =========================
 
 :func:`compose_prompt` fills them in (elizaOS ``composePromptFromState``),
@@ -80,6 +81,7 @@ Choosing actions:
 - Use IGNORE alone when {{agentName}} should not answer at all; never list it with others.
 
 Choosing providers:
+- Providers you may name for more context: {{providerNames}}.
 - Name a provider only when {{agentName}} needs its context to answer correctly.
 - Leave the list empty when no more context is needed; never name an action as a provider.
 

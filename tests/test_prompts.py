@@ -37,6 +37,7 @@ def test_the_message_handler_template_has_its_documented_placeholders() -> None:
         "actionNames",
         "actions",
         "recentMessages",
+        "providerNames",
     }
 
 
