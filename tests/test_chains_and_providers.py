@@ -7,6 +7,8 @@ from enum import Enum
 from typing import Any, Literal
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pydantic import BaseModel, Field, field_validator
 
 from eliza_nb import (
@@ -367,3 +369,39 @@ async def test_a_typed_step_of_a_chain_gets_its_parameters(runtime: AgentRuntime
     await runtime.register_plugin(Plugin(name="weather", actions=[forecast]))
     (result,) = await runtime.execute_actions(["FORECAST"], "go", {"city": "Rome"})
     assert result.text == "Rome: 3 days in celsius"
+
+
+@settings(max_examples=60, deadline=None)
+@given(positions=st.lists(st.integers(-5, 5), min_size=1, max_size=8))
+def test_composition_order_is_position_then_registration(positions: list[int]) -> None:
+    rt = AgentRuntime(use_env=False)
+    try:
+        providers = [result_provider(f"P{i}", position=p) for i, p in enumerate(positions)]
+        rt.run_sync(rt.register_plugin(Plugin(name="p", providers=providers)))
+        state = rt.run_sync(rt.compose_state("hi"))
+        expected = sorted(range(len(positions)), key=lambda i: positions[i])
+        assert list(state.data["providers"]) == [f"P{i}" for i in expected]
+        assert state.text == "\n\n".join(f"P{i} text" for i in expected)
+    finally:
+        rt.close()
+
+
+@settings(max_examples=60, deadline=None)
+@given(outcomes=st.lists(st.tuples(st.booleans(), st.booleans()), min_size=1, max_size=6))
+def test_a_chain_runs_up_to_its_first_intolerable_failure(
+    outcomes: list[tuple[bool, bool]],
+) -> None:
+    actions = [
+        step(f"S{i}", ok=ok, continue_on_error=tolerant)
+        for i, (ok, tolerant) in enumerate(outcomes)
+    ]
+    rt = AgentRuntime(use_env=False)
+    try:
+        rt.run_sync(rt.register_plugin(Plugin(name="p", actions=actions)))
+        results = rt.run_sync(rt.execute_actions([a.name for a in actions], "go"))
+        stop = next((i for i, (ok, tol) in enumerate(outcomes) if not ok and not tol), None)
+        ran = len(outcomes) if stop is None else stop + 1
+        assert [r.action for r in results] == [a.name for a in actions[:ran]]
+        assert [r.success for r in results] == [ok for ok, _ in outcomes[:ran]]
+    finally:
+        rt.close()
