@@ -92,6 +92,12 @@ class Code:
     PROMPT_ERROR: Final = "PROMPT_ERROR"
     PARSE_ERROR: Final = "PARSE_ERROR"
     EVALUATOR_ERROR: Final = "EVALUATOR_ERROR"
+    #: A model (or HTTP) call a cassette in replay mode has no recording of.
+    CASSETTE_MISS: Final = "CASSETTE_MISS"
+    #: A cassette file is missing, corrupt, of another version, or cannot be written.
+    CASSETTE_ERROR: Final = "CASSETTE_ERROR"
+    #: No trace has that id.
+    TRACE_NOT_FOUND: Final = "TRACE_NOT_FOUND"
 
 
 class ElizaError(Exception):
