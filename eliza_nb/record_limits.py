@@ -48,15 +48,18 @@ class RecordLimits:
     max_records: int = 1_000_000  # DEFAULT_MAX_RECORDS
 
     @property
-    def window(self) -> tuple[int, int]:
-        """The runs and errors a file-backed recorder keeps once written: ``in_memory`` runs,
-        a tenth as many errors (an error row, with its traceback, weighs about five runs)."""
-        return self.in_memory, self.in_memory // 10
+    def window(self) -> tuple[int, int, int]:
+        """The runs, errors and spans a file-backed recorder keeps once written: ``in_memory``
+        runs, a tenth as many errors and spans (an error row, with its traceback, weighs about
+        five runs; a span, with its prompt or answer, as much)."""
+        return self.in_memory, self.in_memory // 10, self.in_memory // 10
 
     @property
-    def caps(self) -> tuple[int, int]:
-        """The most runs and errors held: ``max_records`` runs, a tenth as many errors."""
-        return self.max_records, max(1, self.max_records // 10)
+    def caps(self) -> tuple[int, int, int]:
+        """The most runs, errors and spans held: ``max_records`` runs, a tenth as many errors
+        and spans."""
+        tenth = max(1, self.max_records // 10)
+        return self.max_records, tenth, tenth
 
     @classmethod
     def from_settings(cls, settings: _Settings) -> RecordLimits:

@@ -49,6 +49,7 @@ from eliza_nb.record_limits import RecordCounts, RecordLimits, cut_oldest
 from eliza_nb.store.base import RecordSource, RecordStore
 from eliza_nb.store.lists import RecordLists
 from eliza_nb.store.writer import FLUSH_INTERVAL, RecordWriter
+from eliza_nb.tracing import SpanRow
 from eliza_nb.types import ErrorInfo
 
 if TYPE_CHECKING:
@@ -168,6 +169,7 @@ class MetricsRecorder:
         "_figures",
         "_high_errors",
         "_high_runs",
+        "_high_spans",
         "_ids",
         "_lock",
         "_masker",
@@ -181,12 +183,15 @@ class MetricsRecorder:
         "lost",
         "runs",
         "session_id",
+        "spans",
     )
 
     def __init__(self, masker: Masker | None = None, limits: RecordLimits | None = None) -> None:
         # Appended to only by run() and failure(): RunRow/ErrorRow tuples.
         self.runs: list[RunRow] = []
         self.errors: list[ErrorRow] = []
+        #: Finished spans of run traces (``eliza_nb.tracing``), appended by :meth:`span`.
+        self.spans: list[SpanRow] = []
         self._masker = masker
         self._ids = itertools.count(1)
         self.limits = RecordLimits() if limits is None else limits
@@ -196,7 +201,7 @@ class MetricsRecorder:
         self.session_id = 0
         self._writer: RecordWriter | None = None  # with a file store only
         caps = self.limits.caps
-        self._high_runs, self._high_errors = map(RecordLimits.high_water, caps)
+        self._high_runs, self._high_errors, self._high_spans = map(RecordLimits.high_water, caps)
         #: Records of this session no longer held in memory (with a file store: in the file).
         self.dropped = RecordCounts()
         #: Of the dropped records, those no store holds: no frame can show them.
@@ -274,6 +279,13 @@ class MetricsRecorder:
             self._trim(self.limits.caps, lossy=True)
         return clean
 
+    def span(self, row: SpanRow) -> None:
+        """Record one finished span (the tracer's sink; its attributes are already masked)."""
+        spans = self.spans
+        spans.append(row)
+        if len(spans) > self._high_spans:
+            self._trim(self.limits.caps, lossy=True)
+
     def absorb(
         self,
         runs: Sequence[Sequence[Any]],
@@ -300,27 +312,31 @@ class MetricsRecorder:
         return renumber
 
     # -- bounded memory: the one way records leave the lists ---------------------------------
-    def _trim(self, keep: tuple[int, int], *, lossy: bool) -> None:
-        """Drop the oldest runs and errors beyond ``keep`` (runs, errors), counting and
+    def _trim(self, keep: tuple[int, ...], *, lossy: bool) -> None:
+        """Drop the oldest runs, errors and spans beyond ``keep`` (of each), counting and
         tallying them.
 
         With a file store the writer cuts (it shifts its offsets in the same step) and, unless
         ``lossy``, only records it has written; without one, whatever is dropped is lost.
         """
         with self._lock:
+            lists = self._lists()
             writer = self._writer
             if writer is None:
-                runs = cut_oldest(self.runs, len(self.runs) - keep[0])
-                errors = cut_oldest(self.errors, len(self.errors) - keep[1])
-                lost_runs, lost_errors = len(runs), len(errors)
+                cuts = [
+                    cut_oldest(rows, len(rows) - k) for rows, k in zip(lists, keep, strict=True)
+                ]
+                lost = [len(cut) for cut in cuts]
             else:
-                runs, errors, lost_runs, lost_errors = writer.trim(
-                    self.runs, self.errors, keep, lossy=lossy
-                )
-            self._tally.update(tally(runs))
-            self.dropped.runs += len(runs)
-            self.dropped.errors += len(errors)
-        self._lose(lost_runs, lost_errors, 0)
+                cuts, lost = writer.trim(lists, keep, lossy=lossy)
+            self._tally.update(tally(cuts[0]))
+            self.dropped.runs += len(cuts[0])
+            self.dropped.errors += len(cuts[1])
+        self._lose(lost[0], lost[1], 0)
+
+    def _lists(self) -> tuple[list[Any], list[Any], list[Any]]:
+        """The record lists the writer writes, in its order: runs, errors, spans."""
+        return self.runs, self.errors, self.spans
 
     def _lose(self, runs: int, errors: int, custom: int) -> None:
         """Count records that are gone for good; the first time, say so (a warning)."""
@@ -344,8 +360,8 @@ class MetricsRecorder:
     def _keep_window(self) -> None:
         """With a file store, hold the written records to ``limits.window``."""
         keep = self.limits.window
-        runs, errors = map(RecordLimits.high_water, keep)
-        if len(self.runs) > runs or len(self.errors) > errors:
+        highs = map(RecordLimits.high_water, keep)
+        if any(len(rows) > high for rows, high in zip(self._lists(), highs, strict=True)):
             self._trim(keep, lossy=False)
 
     @property
@@ -370,7 +386,9 @@ class MetricsRecorder:
         A copy of the lists: a trim by the flusher thread cannot change it while it is read.
         """
         with self._lock:
-            return RecordLists(list(self.runs), list(self.errors), self.session_id)
+            return RecordLists(
+                list(self.runs), list(self.errors), self.session_id, list(self.spans)
+            )
 
     # -- the store -------------------------------------------------------------------------
     @property
@@ -399,7 +417,7 @@ class MetricsRecorder:
         if not isinstance(store, RecordStore):
             return self.session_id
         self.close()  # attached before: finish that session first
-        written = (0, 0) if self._writer is None else self._writer.written
+        written = (0, 0, 0) if self._writer is None else self._writer.written
         self.session_id = store.open_session(agent_id)
         self._writer = None
         if store.persistent:
@@ -417,7 +435,7 @@ class MetricsRecorder:
         """
         sink = self.sink
         if sink is None:
-            return RecordLists(self.runs, self.errors, self.session_id)
+            return RecordLists(self.runs, self.errors, self.session_id, self.spans)
         self.flush()
         return sink
 
@@ -434,7 +452,7 @@ class MetricsRecorder:
         writer = self._writer
         if writer is None:
             return 0
-        written = writer.write(self.runs, self.errors)
+        written = writer.write(self._lists())
         self._keep_window()
         return written
 
@@ -445,7 +463,7 @@ class MetricsRecorder:
         """
         writer = self._writer
         if writer is not None:
-            writer.close(self.runs, self.errors)
+            writer.close(self._lists())
             _LIVE.discard(self)
 
     # -- handlers' own figures -------------------------------------------------------------
@@ -484,9 +502,9 @@ class MetricsRecorder:
         """
         with self._lock:
             if self._writer is not None:
-                self._writer.clear(self.runs, self.errors)  # writes the pending records first
-            self.runs.clear()
-            self.errors.clear()
+                self._writer.clear(self._lists())  # writes the pending records first
+            for rows in self._lists():
+                rows.clear()
             self._figures.clear()
             self._tally.clear()
             self.dropped, self.lost, self._warned = RecordCounts(), RecordCounts(), False

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from eliza_nb import records
 from eliza_nb.store.base import ALL_RECORDS, RecordQuery
+from eliza_nb.tracing import SPAN_COLUMNS
 
 __all__ = ["RUN_FIELDS", "STAGE_SQL", "HistoryMixin", "insert_flat", "well_formed"]
 
@@ -37,6 +38,11 @@ log = logging.getLogger("eliza_nb.store")
 # The stored columns are the record tuples' fields, in their order.
 RUN_FIELDS = records.RUN_COLUMNS
 ERROR_FIELDS = records.ERROR_COLUMNS
+SPAN_FIELDS = SPAN_COLUMNS
+_SPAN_INSERT = (
+    f"INSERT INTO spans (session_id, {', '.join(SPAN_FIELDS)}) "
+    f"VALUES ({', '.join('?' * (len(SPAN_FIELDS) + 1))})"
+)
 _CHUNK = 2048  # rows per INSERT: 8 x 2048 parameters stay under SQLite's default limit of 32766
 
 STAGE_SQL = f"""
@@ -126,16 +132,21 @@ class HistoryMixin:
             db.execute("UPDATE sessions SET ended = ? WHERE id = ?", (time.time(), session_id))
 
     def write_records(
-        self, session_id: int, runs: Sequence[Sequence[Any]], errors: Sequence[Sequence[Any]]
+        self,
+        session_id: int,
+        runs: Sequence[Sequence[Any]],
+        errors: Sequence[Sequence[Any]],
+        spans: Sequence[Sequence[Any]] = (),
     ) -> None:
-        """Append run and error records of a session in one transaction.
+        """Append run, error and span records of a session in one transaction.
 
         Raises:
             StoreError: the database cannot be written (nothing of the batch is kept).
         """
         runs = well_formed(runs, len(RUN_FIELDS))
         errors = well_formed(errors, len(ERROR_FIELDS))
-        if not runs and not errors:
+        spans = well_formed(spans, len(SPAN_FIELDS))
+        if not runs and not errors and not spans:
             return
         names = self._name_ids
         with self._transaction() as db:
@@ -147,6 +158,9 @@ class HistoryMixin:
                 insert_flat(db, "INSERT INTO temp.error_stage", marks, len(ERROR_FIELDS), flat)
                 db.execute(_ERRORS_FROM_STAGE, (session_id,))
                 db.execute("DELETE FROM temp.error_stage")
+            if spans:
+                rows = [(session_id, *map(_safe, span)) for span in spans]
+                db.executemany(_SPAN_INSERT, rows)
         self._name_ids = names  # only now: a rolled-back name id must not be remembered
 
     def _write_runs(
@@ -194,6 +208,23 @@ class HistoryMixin:
         sql = f"SELECT {', '.join(ERROR_FIELDS)}, session_id FROM errors WHERE {where}"
         with self._using() as db:
             return db.execute(f"{sql} ORDER BY rowid", params).fetchall()
+
+    def span_rows(
+        self, trace_id: str | None = None, last: int | None = None
+    ) -> list[tuple[Any, ...]]:
+        """Stored spans, oldest first: of one trace, of the ``last`` traces, or all."""
+        fields = ", ".join(SPAN_FIELDS)
+        with self._using() as db:
+            if trace_id is not None:
+                sql = f"SELECT {fields} FROM spans WHERE trace_id = ? ORDER BY rowid"
+                return db.execute(sql, (trace_id,)).fetchall()
+            if last is not None:
+                sql = (
+                    f"SELECT {fields} FROM spans WHERE trace_id IN (SELECT trace_id FROM spans "
+                    "WHERE parent_id IS NULL ORDER BY rowid DESC LIMIT ?) ORDER BY rowid"
+                )
+                return db.execute(sql, (last,)).fetchall()
+            return db.execute(f"SELECT {fields} FROM spans ORDER BY rowid").fetchall()
 
 
 def _encode_names(db: sqlite3.Connection, flat: list[Any], known: dict[Any, int]) -> dict[Any, int]:

@@ -9,6 +9,7 @@ Schema history:
     1. ``memories`` with REAL seconds and JSON embeddings (eliza_nb 0.1 core).
     2. ``memories`` with exact microsecond times, float64 embeddings and an FTS5 index;
        ``names``, ``sessions``, ``runs``, ``errors`` and the ``run_log`` view.
+    3. ``spans``: the run traces (``eliza_nb.tracing``).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ __all__ = ["APPLICATION_ID", "SCHEMA_VERSION", "prepare", "store_error"]
 
 log = logging.getLogger("eliza_nb.store")
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 APPLICATION_ID = 0x456C697A  # "Eliz"
 
 _MEMORIES = """
@@ -106,6 +107,24 @@ LEFT JOIN names e ON e.id = r.error_ref;
 """
 
 
+_SPANS = """
+CREATE TABLE spans (
+    session_id INTEGER NOT NULL,
+    trace_id TEXT NOT NULL,
+    span_id TEXT NOT NULL,
+    parent_id TEXT,
+    kind TEXT NOT NULL,
+    name TEXT NOT NULL,
+    started REAL NOT NULL,          -- epoch seconds
+    duration_ms REAL NOT NULL,
+    status TEXT NOT NULL,           -- ok | error
+    error_code TEXT,
+    attributes TEXT NOT NULL        -- JSON, secrets already masked
+);
+CREATE INDEX spans_trace ON spans (trace_id);
+"""
+
+
 def store_error(path: str, exc: BaseException, what: str = "use") -> StoreError:
     """A StoreError that says which file failed and what to do about it."""
     return StoreError(
@@ -164,7 +183,7 @@ def _has_tables(db: sqlite3.Connection) -> bool:
 
 def _upgrade(db: sqlite3.Connection, path: str, version: int) -> None:
     if version == 0:
-        _script(db, _MEMORIES + _HISTORY)
+        _script(db, _MEMORIES + _HISTORY + _SPANS)
         return
     for step in range(version, SCHEMA_VERSION):
         _MIGRATIONS[step](db)
@@ -199,4 +218,11 @@ def _upgrade_1_to_2(db: sqlite3.Connection) -> None:
     db.execute("DROP TABLE memories_v1")
 
 
-_MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {1: _upgrade_1_to_2}
+def _upgrade_2_to_3(db: sqlite3.Connection) -> None:
+    _script(db, _SPANS)
+
+
+_MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {
+    1: _upgrade_1_to_2,
+    2: _upgrade_2_to_3,
+}

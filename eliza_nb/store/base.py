@@ -270,6 +270,11 @@ class RecordSource(Protocol):
     def error_rows(self, query: RecordQuery = ALL_RECORDS) -> list[tuple[Any, ...]]:
         """The errors ``query`` selects: ``ErrorRow`` tuples plus the session id, oldest first."""
 
+    def span_rows(
+        self, trace_id: str | None = None, last: int | None = None
+    ) -> list[tuple[Any, ...]]:
+        """``SpanRow`` fields, oldest first: of one trace, of the ``last`` traces, or all."""
+
 
 @runtime_checkable
 class RecordStore(RecordSource, Protocol):
@@ -287,9 +292,13 @@ class RecordStore(RecordSource, Protocol):
         """Mark a session as ended."""
 
     def write_records(
-        self, session_id: int, runs: Sequence[Sequence[Any]], errors: Sequence[Sequence[Any]]
+        self,
+        session_id: int,
+        runs: Sequence[Sequence[Any]],
+        errors: Sequence[Sequence[Any]],
+        spans: Sequence[Sequence[Any]] = (),
     ) -> None:
-        """Append run and error records of a session in one transaction.
+        """Append run, error and span records of a session in one transaction.
 
         Raises:
             StoreError: nothing of the batch was written.

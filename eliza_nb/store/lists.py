@@ -54,17 +54,19 @@ class RecordLists:
     Rows appended while a query reads are left for the next query.
     """
 
-    __slots__ = ("errors", "runs", "session_id")
+    __slots__ = ("errors", "runs", "session_id", "spans")
 
     def __init__(
         self,
         runs: Sequence[Sequence[Any]],
         errors: Sequence[Sequence[Any]] = (),
         session_id: int = 0,
+        spans: Sequence[Sequence[Any]] = (),
     ) -> None:
         self.runs = runs
         self.errors = errors
         self.session_id = session_id
+        self.spans = spans
 
     def run_columns(self, query: RecordQuery = ALL_RECORDS) -> dict[str, Any]:
         """The runs ``query`` selects, as the columns ``SQLiteStore.run_columns`` returns.
@@ -101,3 +103,16 @@ class RecordLists:
         keep = query.mask(times, column(errors, fields.index("action"), "object"), sessions)
         picked = errors if keep is None else [errors[i] for i in np.flatnonzero(keep).tolist()]
         return [(*row, session) for row in picked]
+
+    def span_rows(
+        self, trace_id: str | None = None, last: int | None = None
+    ) -> list[tuple[Any, ...]]:
+        """``SpanRow`` tuples, oldest first: of one trace, of the ``last`` traces, or all."""
+        spans = list(self.spans[: len(self.spans)])
+        if trace_id is not None:
+            return [tuple(s) for s in spans if s[0] == trace_id]
+        if last is not None:
+            roots = [s[0] for s in spans if s[2] is None][-last:] if last > 0 else []
+            wanted = set(roots)
+            return [tuple(s) for s in spans if s[0] in wanted]
+        return [tuple(s) for s in spans]

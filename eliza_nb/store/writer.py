@@ -1,4 +1,4 @@
-"""Writing a recorder's run and error records to a file store, from a background thread.
+"""Writing a recorder's run, error and span records to a file store, from a background thread.
 
 A :class:`RecordWriter` owns one session of a store and the offsets of what it has written:
 each pass writes what the record lists gained since the last one, in one transaction, so the
@@ -35,15 +35,18 @@ log = logging.getLogger("eliza_nb.records")
 FLUSH_INTERVAL = 0.2
 
 Rows = Sequence[Sequence[Any]]
+#: The recorder's record lists, in this order: runs, errors, spans.
+Lists = Sequence[Rows]
 
 
 class RecordWriter:
-    """Writes what two record lists gained since its last write to one session of a store.
+    """Writes what a recorder's record lists (runs, errors, spans) gained since its last write
+    to one session of a store.
 
     Args:
         store: The store (a file).
         session_id: The session the records belong to.
-        written: How many runs and errors of the lists are already stored.
+        written: How many records of each list are already stored.
 
     Every method holds the writer's lock: the background thread and the notebook never write
     at the same time.
@@ -51,19 +54,19 @@ class RecordWriter:
 
     __slots__ = ("_lock", "_stop", "_written", "error", "session_id", "store")
 
-    def __init__(self, store: RecordStore, session_id: int, written: tuple[int, int]) -> None:
+    def __init__(self, store: RecordStore, session_id: int, written: tuple[int, ...]) -> None:
         #: Where records go; None once closed.
         self.store: RecordStore | None = store
         self.session_id = session_id
         #: Why the last write failed (one line), or None when it succeeded.
         self.error: str | None = None
-        self._written = written
+        self._written = tuple(written) + (0,) * (3 - len(written))
         self._lock = threading.Lock()
         self._stop = threading.Event()
 
     @property
-    def written(self) -> tuple[int, int]:
-        """How many runs and errors of the lists the store holds."""
+    def written(self) -> tuple[int, ...]:
+        """How many records of each list the store holds."""
         return self._written
 
     def start(self, flush: Callable[[], object], interval: float = FLUSH_INTERVAL) -> None:
@@ -76,7 +79,7 @@ class RecordWriter:
         name = f"eliza_nb-flush-{self.session_id}"
         threading.Thread(target=_flush_loop, args=args, name=name, daemon=True).start()
 
-    def write(self, runs: Rows, errors: Rows) -> int:
+    def write(self, lists: Lists) -> int:
         """Write the records the lists gained since the last write; returns how many.
 
         Raises:
@@ -84,35 +87,38 @@ class RecordWriter:
                 is wrapped in one); the records stay pending and :attr:`error` says why.
         """
         with self._lock:
-            return self._write(runs, errors)
+            return self._write(lists)
 
     def trim(
-        self, runs: list[Any], errors: list[Any], keep: tuple[int, int], *, lossy: bool = False
-    ) -> tuple[list[Any], list[Any], int, int]:
-        """Remove the oldest runs and errors beyond the newest ``keep`` (runs, errors), and
-        shift the offsets of what is written to match.
+        self, lists: Sequence[list[Any]], keep: Sequence[int], *, lossy: bool = False
+    ) -> tuple[list[list[Any]], list[int]]:
+        """Remove the oldest records of each list beyond the newest ``keep`` of it, and shift
+        the offsets of what is written to match.
 
         Without ``lossy`` only records already written are removed (the file has them); with
-        it pending ones go too, and are lost. Returns the removed runs and errors (oldest
+        it pending ones go too, and are lost. Returns the removed records of each list (oldest
         first) and how many of each had not been written.
         """
         with self._lock:
-            r, e = self._written
-            dropped_runs, lost_runs = _cut(runs, keep[0], r, lossy)
-            dropped_errors, lost_errors = _cut(errors, keep[1], e, lossy)
-            self._written = (max(0, r - len(dropped_runs)), max(0, e - len(dropped_errors)))
-            return dropped_runs, dropped_errors, lost_runs, lost_errors
+            cuts = [
+                _cut(rows, k, w, lossy)
+                for rows, k, w in zip(lists, keep, self._written, strict=True)
+            ]
+            self._written = tuple(
+                max(0, w - len(cut)) for w, (cut, _) in zip(self._written, cuts, strict=True)
+            )
+            return [cut for cut, _ in cuts], [lost for _, lost in cuts]
 
-    def clear(self, runs: list[Any], errors: list[Any]) -> None:
-        """Write what is pending (if still open), then empty both lists and start over from
+    def clear(self, lists: Sequence[list[Any]]) -> None:
+        """Write what is pending (if still open), then empty the lists and start over from
         their beginning; never raises (a failure is logged)."""
         with self._lock:
-            self._write_or_log(runs, errors, "clear()")
-            runs.clear()
-            errors.clear()
-            self._written = (0, 0)
+            self._write_or_log(lists, "clear()")
+            for rows in lists:
+                rows.clear()
+            self._written = (0,) * len(self._written)
 
-    def close(self, runs: Rows, errors: Rows) -> None:
+    def close(self, lists: Lists) -> None:
         """Stop the thread, write what is pending and end the session (idempotent).
 
         Never raises: what cannot be written is logged as an error, and closing completes.
@@ -123,30 +129,32 @@ class RecordWriter:
             if store is None:
                 return
             try:
-                self._write_or_log(runs, errors, "close()")
+                self._write_or_log(lists, "close()")
                 store.close_session(self.session_id)
             except Exception as exc:
                 log.error("could not end session %d: %s", self.session_id, _describe(exc))
             finally:
                 self.store = None
 
-    def _pending(self, runs: Rows, errors: Rows) -> tuple[Rows, Rows, int, int]:
-        """The runs and errors not yet written, and the offsets to remember once they are."""
-        r1, e1 = len(runs), len(errors)  # a consistent cut: appends after it wait for next time
-        r0, e0 = self._written
-        r0, e0 = (0 if r0 > r1 else r0), (0 if e0 > e1 else e0)  # the lists were replaced
-        return runs[r0:r1], errors[e0:e1], r1, e1
+    def _pending(self, lists: Lists) -> tuple[list[Rows], tuple[int, ...]]:
+        """The records of each list not yet written, and the offsets to remember once they are."""
+        ends = tuple(len(rows) for rows in lists)  # a cut: appends after it wait for next time
+        starts = [0 if w > e else w for w, e in zip(self._written, ends, strict=True)]
+        return [rows[a:b] for rows, a, b in zip(lists, starts, ends, strict=True)], ends
 
-    def _write(self, runs: Rows, errors: Rows) -> int:
+    def _write(self, lists: Lists) -> int:
         store = self.store
         if store is None:
             return 0
-        new_runs, new_errors, r1, e1 = self._pending(runs, errors)
-        if not new_runs and not new_errors:
+        (runs, errors, spans), ends = self._pending(lists)
+        if not runs and not errors and not spans:
             return 0
         t0 = time.perf_counter()
         try:
-            store.write_records(self.session_id, new_runs, new_errors)
+            if spans:  # only then: a store written before traces existed takes two lists
+                store.write_records(self.session_id, runs, errors, spans=spans)
+            else:
+                store.write_records(self.session_id, runs, errors)
         except StoreError as exc:
             self._failed(exc.message)
             raise
@@ -154,11 +162,17 @@ class RecordWriter:
             message = f"could not write run records to {store!r}: {_describe(exc)}"
             self._failed(message)
             raise StoreError(message, details={"error_type": type(exc).__name__}) from exc
-        self._written = (r1, e1)
+        self._written = ends
         self._succeeded()
         ms = (time.perf_counter() - t0) * 1e3
-        log.debug("flushed %d runs and %d errors in %.1f ms", len(new_runs), len(new_errors), ms)
-        return len(new_runs) + len(new_errors)
+        log.debug(
+            "flushed %d runs, %d errors and %d spans in %.1f ms",
+            len(runs),
+            len(errors),
+            len(spans),
+            ms,
+        )
+        return len(runs) + len(errors) + len(spans)
 
     def _failed(self, message: str) -> None:
         line = records.safe_text(message).strip().split("\n", 1)[0] or "unknown error"
@@ -173,16 +187,15 @@ class RecordWriter:
             log.info("run records of session %d are written again", self.session_id)
             self.error = None
 
-    def _write_or_log(self, runs: Rows, errors: Rows, when: str) -> None:
+    def _write_or_log(self, lists: Lists, when: str) -> None:
         try:
-            self._write(runs, errors)
+            self._write(lists)
         except StoreError as exc:
-            left_runs, left_errors, _, _ = self._pending(runs, errors)
+            left, _ = self._pending(lists)
             log.error(
-                "%s: %d runs and %d errors of session %d could not be written: %s",
+                "%s: %d runs, %d errors and %d spans of session %d could not be written: %s",
                 when,
-                len(left_runs),
-                len(left_errors),
+                *map(len, left),
                 self.session_id,
                 exc.message,
             )
