@@ -52,6 +52,7 @@ if TYPE_CHECKING:
     from eliza_nb.records import MetricsRecorder
     from eliza_nb.registry import Registry
     from eliza_nb.settings import Settings
+    from eliza_nb.tracing import Tracer
 
 __all__ = [
     "DEFAULT_MODEL_TIMEOUT",
@@ -82,6 +83,7 @@ class Loop(PromptContext, Protocol):
     models: ModelRegistry
     recorder: MetricsRecorder
     dispatcher: Dispatcher
+    tracer: Tracer
     group_rooms: set[str]
 
     async def compose_state(
@@ -356,10 +358,16 @@ async def _decide(
     answer: Any = None
     try:
         state = await _stage(Code.STATE_ERROR, loop.compose_state(msg))
-        prompt = _stage_now(Code.PROMPT_ERROR, render_prompt, loop, state, msg)
+        with loop.tracer.span("prompt", "message_handler") as span:
+            prompt = _stage_now(Code.PROMPT_ERROR, render_prompt, loop, state, msg)
+            if span is not None:
+                span.set(prompt=prompt)
         params = _params(loop, state, msg, prompt)
         answer = await _ask(loop, entry, params, limit)
-        decision = _stage_now(Code.PARSE_ERROR, parse_decision, answer)
+        with loop.tracer.span("parse", "decision", answer=answer) as span:
+            decision = _stage_now(Code.PARSE_ERROR, parse_decision, answer)
+            if span is not None:
+                span.set(actions=decision.actions, providers=decision.providers)
     except _StageError as exc:
         info = _failure(entry, exc, limit, answer)
         return _record(loop, step, msg, t0, None, info), None, state
@@ -368,6 +376,14 @@ async def _decide(
 
 async def _should_respond(loop: Loop, msg: Memory, limit: float) -> ActionResult | None:
     """The should-respond step: None to go on, else the recorded result that ends the turn."""
+    with loop.tracer.span("should_respond", msg.room_id) as span:
+        gate = await _gate(loop, msg, limit)
+        if span is not None:
+            span.set(verdict="RESPOND" if gate is None else gate.data["should_respond"])
+        return gate
+
+
+async def _gate(loop: Loop, msg: Memory, limit: float) -> ActionResult | None:
     entry = loop.models.text_model(small=True)
     assert entry is not None  # respond() checked that a text model is served
     step = _new_step(loop, entry)

@@ -37,7 +37,8 @@ from eliza_nb.errors import (
 )
 from eliza_nb.events import EventType
 from eliza_nb.handler_output import Callback, error_info, fold_return
-from eliza_nb.parameters import check_options
+from eliza_nb.parameters import RESERVED_OPTIONS, check_options
+from eliza_nb.tracing import NO_TRACER, Tracer
 from eliza_nb.types import ActionResult, ErrorInfo, Memory, State
 
 if TYPE_CHECKING:
@@ -83,6 +84,7 @@ class Dispatcher:
         "recorder",
         "registry",
         "slow_ms",
+        "tracer",
     )
 
     def __init__(
@@ -93,8 +95,11 @@ class Dispatcher:
         events: EventEmitter,
         on_error: ErrorHook,
         masker: Masker,
+        tracer: Tracer = NO_TRACER,
     ) -> None:
         self.owner = owner
+        #: Wraps each run in an ``action`` span while it is enabled.
+        self.tracer = tracer
         #: Masks what handlers hand back (callback contents, return values) as it enters.
         self.masker = masker
         self.registry = registry
@@ -170,6 +175,8 @@ class Dispatcher:
         opts = {} if options is None else _options(options)
         limit = self.timeout_for(action, timeout)
         execute = self._observed if self.events.watching_actions else self._execute
+        if self.tracer.enabled:
+            return self._traced(execute, action, plugin, message, state, opts, limit)
         return execute(action, plugin, message, state, opts, limit)
 
     def not_found(self, name: str, message: Memory) -> ActionResult:
@@ -199,6 +206,28 @@ class Dispatcher:
         done["error_code"] = result.error_code
         await self.events.emit(EventType.ACTION_COMPLETED, {**base, **done})
         return result
+
+    async def _traced(
+        self,
+        execute: Callable[..., Coroutine[Any, Any, ActionResult]],
+        action: Action,
+        plugin: str,
+        msg: Memory,
+        state: State | None,
+        opts: dict[str, Any],
+        limit: float | None,
+    ) -> ActionResult:
+        """The run as an ``action`` span: a wrapper, the run itself is untouched."""
+        shown = {k: v for k, v in opts.items() if k not in RESERVED_OPTIONS}
+        with self.tracer.span(
+            "action", action.name, plugin=plugin, text=msg.content.text, options=shown
+        ) as span:
+            result = await execute(action, plugin, msg, state, opts, limit)
+            assert span is not None
+            result.trace_id = span.trace_id
+            span.set(run_id=result.run_id, result=_outcome(result))
+            span.fail(result.error_code)
+            return result
 
     async def _execute(
         self,
@@ -297,6 +326,20 @@ class Dispatcher:
             except Exception as exc:  # a broken listener must not fail the run
                 log.error("run listener %r raised: %s", listener, exc)
         return result
+
+
+def _outcome(result: ActionResult) -> dict[str, Any]:
+    """What an action span keeps of its result."""
+    outcome: dict[str, Any] = {"success": result.success, "text": result.text}
+    if result.values:
+        outcome["values"] = result.values
+    if result.data is not None:
+        outcome["data"] = result.data
+    if result.responses:
+        outcome["responses"] = [c.text for c in result.responses]
+    if result.error is not None:
+        outcome["error"] = result.error.message
+    return outcome
 
 
 def check_timeout(timeout: float | None) -> float | None:

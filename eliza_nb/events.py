@@ -38,6 +38,7 @@ from eliza_nb._handler_table import HandlerTable
 from eliza_nb._tables import UTC_NS, table
 from eliza_nb.errors import Code, ValidationError
 from eliza_nb.handler_output import error_info
+from eliza_nb.tracing import NO_TRACER, Tracer
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -168,8 +169,10 @@ class EventEmitter:
         keep: How many events ``history`` keeps.
     """
 
-    def __init__(self, runtime: PluginRuntime, keep: int = 200) -> None:
+    def __init__(self, runtime: PluginRuntime, keep: int = 200, tracer: Tracer = NO_TRACER) -> None:
         self._runtime = runtime
+        #: An emit that has handlers is an ``event`` span of the run trace it happens in.
+        self.tracer = tracer
         self._listeners: HandlerTable[_Listener] = HandlerTable(_owner)
         self._seq = itertools.count(1)
         self.history: deque[EventRecord] = deque(maxlen=keep)
@@ -236,8 +239,12 @@ class EventEmitter:
         data = self._runtime.settings.masker.mask_value(dict(payload or {}))
         failures = 0
         listeners = self._listeners.get(key)  # replaced, not changed, if a handler adds one
-        for entry in listeners:
-            failures += not await self._call(entry, key, data)
+        if listeners:
+            with self.tracer.span("event", key, handlers=len(listeners)) as span:
+                for entry in listeners:
+                    failures += not await self._call(entry, key, data)
+                if span is not None and failures:
+                    span.fail(Code.EVENT_HANDLER_ERROR)
         self.history.append(
             EventRecord(next(self._seq), time.time(), key, data, len(listeners), failures)
         )

@@ -12,6 +12,7 @@ from eliza_nb.errors import ValidationError
 from eliza_nb.handler_output import mask_memory
 from eliza_nb.models import ModelRuntime, ModelType, embed_memory, embed_text
 from eliza_nb.store.base import MemoryStore
+from eliza_nb.tracing import NO_TRACER, Tracer
 from eliza_nb.types import Content, Memory
 
 __all__ = ["MemoryManager"]
@@ -30,10 +31,14 @@ class MemoryManager:
         ['hello']
     """
 
-    def __init__(self, runtime: ModelRuntime, store: MemoryStore, table: str) -> None:
+    def __init__(
+        self, runtime: ModelRuntime, store: MemoryStore, table: str, tracer: Tracer = NO_TRACER
+    ) -> None:
         self.runtime = runtime
         self.store = store
         self.table = table
+        #: Each stored memory is a ``memory`` span of the run trace it belongs to.
+        self.tracer = tracer
 
     async def create_memory(
         self, memory: Memory | Content | str | dict[str, Any], *, room_id: str | None = None
@@ -43,8 +48,9 @@ class MemoryManager:
         With a ``TEXT_EMBEDDING`` model registered, a memory without an embedding gets one.
         """
         mem = self._stored(self.runtime.to_memory(memory, room_id=room_id))
-        mem = await embed_memory(self.runtime, mem)
-        await self.store.create_memory(mem, table=self.table)
+        with self.tracer.span("memory", self.table, room_id=mem.room_id, text=mem.content.text):
+            mem = await embed_memory(self.runtime, mem)
+            await self.store.create_memory(mem, table=self.table)
         return mem
 
     async def create_memories(

@@ -37,6 +37,7 @@ from eliza_nb.providers import (
     provider_names,
 )
 from eliza_nb.settings import seconds_setting
+from eliza_nb.tracing import Tracer
 from eliza_nb.types import ActionResult, Content, Memory, ProviderResult, State, quick_message
 
 if TYPE_CHECKING:
@@ -54,6 +55,7 @@ __all__ = ["MessageLoop"]
 
 log = logging.getLogger("eliza_nb")
 M = TypeVar("M", Memory, Content)
+_SKIPPED = "skipped"  # an evaluator whose validate said no (not an error code)
 
 
 class MessageLoop:
@@ -76,6 +78,8 @@ class MessageLoop:
     ) -> None:
         self.owner = owner
         self.dispatcher = dispatcher
+        #: The runtime's tracer: each stage below is a span while it is enabled.
+        self.tracer: Tracer = dispatcher.tracer
         self.registry: Registry = dispatcher.registry
         self.recorder: MetricsRecorder = dispatcher.recorder
         self.settings = settings
@@ -146,6 +150,13 @@ class MessageLoop:
         """
         msg = self.to_memory(message, room_id=room_id)
         chosen = self._chosen(include, only_include)
+        with self.tracer.span("state", "compose_state", include=include) as span:
+            state = await self._compose(msg, chosen, recent)
+            if span is not None:
+                span.set(providers=list(state.data["providers"]), text=state.text)
+            return state
+
+    async def _compose(self, msg: Memory, chosen: list[tuple[Provider, str]], recent: int) -> State:
         recent_messages = await self.messages.get_memories(msg.room_id, recent)
         state = State(recent_messages=recent_messages).masked_with(self.settings.masker)
         limit = seconds_setting(self.settings, "PROVIDER_TIMEOUT", DEFAULT_PROVIDER_TIMEOUT)
@@ -182,6 +193,18 @@ class MessageLoop:
         self, provider: Provider, owner: str, msg: Memory, state: State, limit: float
     ) -> ProviderResult | None:
         """One provider's result, masked as it enters; None (recorded) when it fails."""
+        with self.tracer.span("provider", provider.name, plugin=owner) as span:
+            result = await self._get(provider, owner, msg, state, limit)
+            if span is not None:
+                span.fail(None if result is not None else Code.PROVIDER_ERROR)
+                span.set(
+                    **({} if result is None else {"text": result.text, "values": result.values})
+                )
+            return result
+
+    async def _get(
+        self, provider: Provider, owner: str, msg: Memory, state: State, limit: float
+    ) -> ProviderResult | None:
         try:
             async with asyncio.timeout(limit):
                 value = provider.get(self.owner, msg, state)  # type: ignore[misc]
@@ -244,9 +267,20 @@ class MessageLoop:
             )
         else:
             state = state.model_copy(deep=False, update={"values": dict(state.values)})
-        return await run_chain(
-            self.dispatcher, names, msg, state, options=options, timeout=timeout, thought=thought
-        )
+        with self.tracer.span("chain", ",".join(names), thought=thought) as span:
+            results = await run_chain(
+                self.dispatcher,
+                names,
+                msg,
+                state,
+                options=options,
+                timeout=timeout,
+                thought=thought,
+            )
+            if span is not None:
+                span.set(steps=[r.action for r in results])
+                span.fail(next((r.error_code for r in results if not r.success), None))
+        return results
 
     # -- messages -----------------------------------------------------------------------
     async def process_message(
@@ -259,6 +293,17 @@ class MessageLoop:
         agent loop of :func:`eliza_nb.agent.respond`). Returns the results of what ran.
         """
         msg = self.to_memory(message, room_id=room_id)
+        text = msg.content.text
+        with self.tracer.span("message", msg.room_id, user_id=msg.user_id, text=text) as span:
+            results = await self._process(msg)
+            if span is not None:
+                for result in results:
+                    result.trace_id = span.trace_id
+                span.set(results=[(r.action, r.success, r.text) for r in results])
+                span.fail(next((r.error_code for r in results if not r.success), None))
+        return results
+
+    async def _process(self, msg: Memory) -> list[ActionResult]:
         await self.messages.create_memory(msg)
         payload = {"room_id": msg.room_id, "user_id": msg.user_id, "text": msg.content.text}
         await self.events.emit(EventType.MESSAGE_RECEIVED, {**payload, "message": msg})
@@ -303,21 +348,34 @@ class MessageLoop:
         )
 
     async def evaluate(self, msg: Memory, state: State) -> None:
-        """Run every evaluator whose ``always_run`` is set or whose ``validate`` passes."""
+        """Run every evaluator whose ``always_run`` is set or whose ``validate`` passes.
+
+        A failing one is recorded (code ``EVALUATOR_ERROR``) and the others still run.
+        """
         for ev, owner in list(self.registry.evaluators):
-            try:
-                if not await self._wanted(ev, msg, state):
-                    continue
-                await self._run_evaluator(ev, msg, state)
-                code = None
-            except Exception as exc:
-                failure = error_info(exc, code=Code.EVALUATOR_ERROR)
-                info = self.recorder.failure(None, owner, ev.name, failure)
-                log.warning("evaluator %s.%s failed: %s", owner, ev.name, info.message)
-                code = info.code
+            with self.tracer.span("evaluator", ev.name, plugin=owner) as span:
+                code = await self._evaluate(ev, owner, msg, state)
+                if span is not None:
+                    span.fail(code if code is not _SKIPPED else None)
+                    span.set(ran=code is not _SKIPPED)
+            if code is _SKIPPED:
+                continue
             payload: dict[str, Any] = {"evaluator": ev.name, "plugin": owner}
             payload |= {"room_id": msg.room_id, "success": code is None, "error_code": code}
             await self.events.emit(EventType.EVALUATOR_COMPLETED, payload)
+
+    async def _evaluate(self, ev: Evaluator, owner: str, msg: Memory, state: State) -> Any:
+        """Run one evaluator: None when it succeeded, its error code, or ``_SKIPPED``."""
+        try:
+            if not await self._wanted(ev, msg, state):
+                return _SKIPPED
+            await self._run_evaluator(ev, msg, state)
+        except Exception as exc:
+            failure = error_info(exc, code=Code.EVALUATOR_ERROR)
+            info = self.recorder.failure(None, owner, ev.name, failure)
+            log.warning("evaluator %s.%s failed: %s", owner, ev.name, info.message)
+            return info.code
+        return None
 
     async def _wanted(self, ev: Evaluator, msg: Memory, state: State) -> bool:
         if ev.always_run or ev.validate is None:

@@ -33,6 +33,7 @@ from eliza_nb._tables import table
 from eliza_nb.errors import Code, ValidationError
 from eliza_nb.handler_output import error_info
 from eliza_nb.protocols import PluginRuntime
+from eliza_nb.tracing import NO_TRACER, Tracer
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -238,12 +239,26 @@ async def call_model(runtime: PluginRuntime, entry: ModelEntry, params: dict[str
     What the model answers enters the runtime here, so it is masked (an embedding, a vector
     of numbers, carries no text and is returned as it is).
     """
-    value = entry.handler(runtime, params)
-    if inspect.isawaitable(value):
-        value = await value
-    if entry.model_type == ModelType.TEXT_EMBEDDING:
+    tracer: Tracer = getattr(runtime, "tracer", NO_TRACER)  # a runtime may not trace
+    with tracer.span("model", entry.model_type, **_model_attributes(entry, params)) as span:
+        value = entry.handler(runtime, params)
+        if inspect.isawaitable(value):
+            value = await value
+        if entry.model_type == ModelType.TEXT_EMBEDDING:
+            return value
+        value = runtime.settings.masker.mask_value(value)
+        if span is not None:
+            span.set(answer=value)
         return value
-    return runtime.settings.masker.mask_value(value)
+
+
+def _model_attributes(entry: ModelEntry, params: Mapping[str, Any]) -> dict[str, Any]:
+    """A model span's inputs: the plugin, the model type and the parameters (the prompt...);
+    an embedding's text is left out (it is the memory's, which its own span holds)."""
+    attributes: dict[str, Any] = {"plugin": entry.plugin, "model_type": entry.model_type}
+    if entry.model_type != ModelType.TEXT_EMBEDDING:
+        attributes["params"] = {k: v for k, v in params.items() if k != "text"} or None
+    return attributes
 
 
 async def embed_text(runtime: ModelRuntime, text: str) -> list[float] | None:

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from eliza_nb import observability
 from eliza_nb._blocking import run_blocking
-from eliza_nb._checks import mapping_arg, room_arg, shown
+from eliza_nb._checks import int_arg, mapping_arg, room_arg, shown
 from eliza_nb.character import Character
 from eliza_nb.dispatcher import Dispatcher, check_timeout
 from eliza_nb.errors import ModelNotFoundError, ValidationError
@@ -40,12 +40,14 @@ from eliza_nb.reports import Reports
 from eliza_nb.settings import MASK, Settings, is_secret_key
 from eliza_nb.store import MemoryStore, SQLiteStore
 from eliza_nb.suites import run_suites
+from eliza_nb.tracing import Tracer, tracing_on
 from eliza_nb.types import ActionResult, Memory, State
 
 if TYPE_CHECKING:
     import pandas as pd
 
     from eliza_nb.store.base import TimeBound
+    from eliza_nb.traces import Trace
 
 __all__ = ["LOCAL_PLUGIN", "AgentRuntime"]
 
@@ -85,19 +87,27 @@ class AgentRuntime:
         char_settings = self.character.settings if self.character else None
         self.settings = Settings(settings, char_settings, use_env=use_env)
         self.store = _store(database)
-        self.messages = MemoryManager(self, self.store, "messages")
         limits = RecordLimits.from_settings(self.settings)  # RECORDS_IN_MEMORY, MAX_RECORDS
         self.metrics = MetricsRecorder(self.settings.masker, limits)
+        #: Run traces (``eliza_nb.tracing``): on with the TRACING setting, and in the kernel.
+        self.tracer = Tracer(self.metrics.span, self.settings.masker, tracing_on(self.settings))
+        self.messages = MemoryManager(self, self.store, "messages", self.tracer)
         # One session per start; with a file store the records are flushed there (records.py).
         self.session_id = self.metrics.attach(self.store, self.agent_id)
         self.registry = Registry()
         self.models = ModelRegistry()
-        self.events = EventEmitter(self)
+        self.events = EventEmitter(self, tracer=self.tracer)
         self.host = PluginHost(
             self, self.registry, self.settings, self.metrics, self.models, self.events
         )
         self.dispatcher = Dispatcher(
-            self, self.registry, self.metrics, self.events, self.host.on_error, self.settings.masker
+            self,
+            self.registry,
+            self.metrics,
+            self.events,
+            self.host.on_error,
+            self.settings.masker,
+            self.tracer,
         )
         self.dispatcher.slow_ms = observability.configure(self.settings)  # SLOW_ACTION_MS
         observability.mask_logs(self.settings.masker)  # log records of the eliza_nb tree
@@ -143,6 +153,8 @@ class AgentRuntime:
         self.settings.set(key, value)
         if key in observability.SETTINGS:
             self.dispatcher.slow_ms = observability.configure(self.settings)
+        if key == "TRACING":
+            self.tracer.enabled = tracing_on(self.settings)
         await self.host.config_changed(key, value)
         # emit() masks the payload; a secret too short to mask is shown as *** all the same.
         shown = MASK if is_secret_key(key, self.settings.marked) else value
@@ -414,6 +426,42 @@ class AgentRuntime:
             else [self.host.get_plugin(plugin)]
         )
         return await run_suites(self, plugins, timeout=timeout)
+
+    # -- traces -------------------------------------------------------------------------
+    def traces_frame(self, trace_id: str | None = None, last: int | None = None) -> pd.DataFrame:
+        """One row per span of the run traces: ``trace_id, span_id, parent_id, kind, name,
+        started_at, duration_ms, status, error_code, attributes``. ``trace_id`` picks one
+        trace, ``last`` the newest traces. With a database file it holds earlier sessions'.
+
+        Raises:
+            ValidationError: ``last`` is not a positive whole number.
+        """
+        from eliza_nb.traces import traces_frame
+
+        if last is not None:
+            int_arg(last, "last", minimum=1)
+        return traces_frame(self.metrics.history().span_rows(trace_id, last))
+
+    def trace(self, trace_id: str = "last") -> Trace:
+        """The run trace ``trace_id`` (``"last"``: the newest one), shown as a timeline.
+
+        Raises:
+            ElizaError: no trace has that id (code ``TRACE_NOT_FOUND``).
+        """
+        from eliza_nb.traces import Trace, trace_not_found
+
+        history = self.metrics.history()
+        if trace_id == "last":
+            newest = history.span_rows(last=1)
+            trace_id = newest[0][0] if newest else "last"
+        elif not isinstance(trace_id, str):
+            raise ValidationError(
+                f"trace_id must be a trace id string, got {shown(trace_id)}", field="trace_id"
+            )
+        rows = history.span_rows(trace_id)
+        if not rows:
+            raise trace_not_found(trace_id, len(history.span_rows(last=1)))
+        return Trace(rows)
 
     # -- frames -------------------------------------------------------------------------
     def metrics_frame(

@@ -22,6 +22,7 @@ Listeners (``tracer.listeners``) see every span start and end: the OpenTelemetry
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
 import itertools
 import json
@@ -40,11 +41,13 @@ if TYPE_CHECKING:
 __all__ = [
     "ATTRIBUTE_LIMIT",
     "KINDS",
+    "NO_TRACER",
     "OpenSpan",
     "SpanListener",
     "SpanRow",
     "Tracer",
     "current_span",
+    "tracing_on",
 ]
 
 #: Characters kept of each text attribute (a prompt, an answer); the rest is cut with a note.
@@ -59,6 +62,7 @@ KINDS = (
     "model",
     "parse",
     "action",
+    "chain",
     "evaluator",
     "memory",
     "event",
@@ -144,6 +148,16 @@ def current_span() -> OpenSpan | None:
     return _CURRENT.get()
 
 
+def error_code_of(exc: BaseException) -> str:
+    """The code a span records for an exception that left it."""
+    code = getattr(exc, "code", None)
+    if isinstance(exc, ElizaError) or isinstance(code, str):  # our stage errors carry one too
+        return str(code)
+    if isinstance(exc, asyncio.CancelledError | KeyboardInterrupt):
+        return "CANCELLED"
+    return type(exc).__name__
+
+
 class Tracer:
     """Opens spans and hands the finished ones to ``sink`` (the recorder's ``span``).
 
@@ -183,7 +197,7 @@ class Tracer:
             yield span
         except BaseException as exc:
             if span.error_code is None:
-                span.error_code = exc.code if isinstance(exc, ElizaError) else type(exc).__name__
+                span.error_code = error_code_of(exc)
             raise
         finally:
             _CURRENT.reset(token)
@@ -215,6 +229,22 @@ class Tracer:
         if self.masker is not None:
             clean = self.masker.mask_value(clean)
         return json.dumps(clean, default=printable, ensure_ascii=False)
+
+
+class _Settings(Protocol):
+    def get(self, key: str, default: Any = None) -> Any: ...
+
+
+def tracing_on(settings: _Settings) -> bool:
+    """Whether the ``TRACING`` setting turns tracing on (``true``, ``1``, ``yes``, ``on``)."""
+    value = settings.get("TRACING")
+    if isinstance(value, bool):
+        return value
+    return str(value or "").strip().lower() in ("1", "true", "yes", "on")
+
+
+#: A tracer that is always off: what a part built without a runtime uses.
+NO_TRACER = Tracer(lambda row: None, None)
 
 
 def _cut(value: Any, depth: int = 0) -> Any:

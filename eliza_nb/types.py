@@ -258,6 +258,7 @@ class ActionResult:
         responses: Every ``Content`` the handler passed to ``callback``.
         error: ``ErrorInfo`` when ``success`` is False.
         started_at: UTC start time. ``duration_ms``: wall time of the run.
+        trace_id: The id of the run's trace when tracing is on (``runtime.trace(trace_id)``).
 
     Built on the hot path without validation; ``model_dump()`` gives a plain dict.
     """
@@ -273,6 +274,7 @@ class ActionResult:
         "started",
         "success",
         "text",
+        "trace_id",
         "values",
     )
 
@@ -302,6 +304,8 @@ class ActionResult:
         #: Epoch seconds (UTC) the run started: the ``started`` column of the run records.
         self.started = started
         self.duration_ms = duration_ms
+        #: The trace this run belongs to (``runtime.trace(result.trace_id)``), when traced.
+        self.trace_id: str | None = None
 
     @property
     def started_at(self) -> datetime:

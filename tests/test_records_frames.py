@@ -444,7 +444,9 @@ def test_close_and_clear_never_raise_when_the_store_always_fails(
         rec.close()
     errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
     assert len(errors) == 3, errors  # clear(), close(), and the session that could not end
-    assert "clear(): 1 runs, 0 errors and 0 spans" in errors[0] and "RuntimeError: broken" in errors[0]
+    assert (
+        "clear(): 1 runs, 0 errors and 0 spans" in errors[0] and "RuntimeError: broken" in errors[0]
+    )
     assert rec.sink is None and rec.write_error is not None
 
 
