@@ -1,7 +1,9 @@
 """Dispatch cost: a bare await against execute_action of a registered no-op action.
 
 Run: ``.venv/bin/python benchmarks/dispatch.py``. Prints medians measured in this one process,
-their ratio, and the cost of metrics_frame() over 1,000,000 records.
+their ratio, the cost of tracing a run (traced / untraced execute_action: tracing is on by
+default only where it stays within 1.3x; it is not, so scripts turn it on with the TRACING
+setting, the kernel with ``%load_ext``), and the cost of metrics_frame() over 1,000,000 records.
 """
 
 from __future__ import annotations
@@ -46,6 +48,18 @@ async def dispatch() -> tuple[float, float]:
     return bare, run
 
 
+async def tracing_cost() -> tuple[float, float]:
+    """Median execute_action of a no-op with tracing off, then on (one runtime each)."""
+    medians = []
+    for on in (False, True):
+        rt = AgentRuntime(settings={"TRACING": on, "MAX_RECORDS": 10_000_000}, use_env=False)
+        await rt.register_plugin(Plugin(name="bench", actions=[noop_action]))
+        medians.append(await median_ns(lambda rt=rt: rt.execute_action("NOOP", "x")))
+        assert (len(rt.metrics.spans) > 0) is on, "a traced run must leave a span"
+        await rt.aclose()
+    return medians[0], medians[1]
+
+
 def records_cost(n: int = 1_000_000) -> tuple[float, float, float]:
     gc.collect()
     tracemalloc.start()
@@ -74,6 +88,9 @@ def main() -> None:
     print(f"await noop()                     median {bare / 1000:8.3f} us")
     print(f"await execute_action('NOOP', 'x') median {run / 1000:7.3f} us   (target <= 2 us)")
     print(f"ratio execute_action / bare await       {run / bare:8.1f} x    (target <= 20x)")
+    off, on = asyncio.run(tracing_cost())
+    print(f"execute_action traced / untraced        {on / off:8.2f} x    (on by default if <= 1.3x)")
+    print(f"  ({off / 1000:.2f} us untraced, {on / 1000:.2f} us traced)")
     imported, elapsed, per_record = records_cost()
     print(f"metrics_frame() of 1,000,000 records    {elapsed:8.3f} s    (target <= 0.5 s)")
     print(f"  (the first frame of a process also imports pandas: {imported:.3f} s)")
