@@ -57,7 +57,7 @@ def traces_frame(rows: Sequence[Sequence[Any]]) -> pd.DataFrame:
             s.duration_ms,
             s.status,
             s.error_code,
-            attributes_of(s),
+            dict(attributes_of(s)),  # a copy: the frame is the user's to change
         )
         for s in spans
     ]

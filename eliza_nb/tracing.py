@@ -28,8 +28,7 @@ import itertools
 import json
 import os
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 from eliza_nb._checks import printable
@@ -78,7 +77,7 @@ def _new_id() -> str:
 
 
 class SpanRow(NamedTuple):
-    """One finished span, as the recorder keeps it (``attributes`` as JSON text)."""
+    """One finished span, as the recorder keeps it."""
 
     trace_id: str
     span_id: str
@@ -89,7 +88,8 @@ class SpanRow(NamedTuple):
     duration_ms: float
     status: str  # "ok" or "error"
     error_code: str | None
-    attributes: str
+    #: Masked and cut: a dict of plain values in memory, its JSON text once stored.
+    attributes: dict[str, Any] | str
 
 
 SPAN_COLUMNS = SpanRow._fields
@@ -116,7 +116,7 @@ class OpenSpan:
         self.span_id = _new_id()
         self.trace_id: str = parent.trace_id if parent is not None else self.span_id
         self.parent_id: str | None = parent.span_id if parent is not None else None
-        self.attributes: dict[str, Any] = {}
+        self.attributes: dict[str, Any] = {}  # the scope's own dict, filled by set()
         self.error_code: str | None = None
         self.started = time.time()
         self.t0 = _perf()
@@ -128,6 +128,45 @@ class OpenSpan:
     def fail(self, code: str | None) -> None:
         """Mark the span failed with ``code`` (None: success)."""
         self.error_code = code
+
+
+class _Off:
+    """The scope of a span while tracing is off: nothing measured, nothing kept."""
+
+    __slots__ = ()
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+_OFF = _Off()
+
+
+class _Scope:
+    """One span's ``with`` block (a class: a generator-based context manager costs twice)."""
+
+    __slots__ = ("attributes", "kind", "name", "span", "token", "tracer")
+
+    def __init__(self, tracer: Tracer, kind: str, name: str, attributes: dict[str, Any]) -> None:
+        self.tracer, self.kind, self.name, self.attributes = tracer, kind, name, attributes
+
+    def __enter__(self) -> OpenSpan:
+        span = self.span = OpenSpan(self.kind, self.name, _CURRENT.get())
+        span.attributes = self.attributes
+        for listener in self.tracer.listeners:
+            listener.start(span)
+        self.token = _CURRENT.set(span)
+        return span
+
+    def __exit__(self, kind: object, exc: BaseException | None, tb: object) -> None:
+        span = self.span
+        _CURRENT.reset(self.token)
+        if exc is not None and span.error_code is None:
+            span.error_code = error_code_of(exc)
+        self.tracer._end(span)
 
 
 class SpanListener(Protocol):
@@ -177,31 +216,14 @@ class Tracer:
         self.enabled = enabled
         self.listeners: list[SpanListener] = []
 
-    @contextmanager
-    def span(self, kind: str, name: str, **attributes: Any) -> Iterator[OpenSpan | None]:
-        """Measure the block as a span of ``kind`` (a child of the current span, if any).
+    def span(self, kind: str, name: str, **attributes: Any) -> _Scope | _Off:
+        """Measure a ``with`` block as a span of ``kind`` (a child of the current span).
 
-        Yields the :class:`OpenSpan` (None when tracing is off). An exception that leaves the
-        block marks the span failed with its code (``ElizaError.code``, else its type name)
-        and goes on.
+        ``with tracer.span(...) as span`` gives the :class:`OpenSpan` (None when tracing is
+        off). An exception that leaves the block marks the span failed with its code
+        (``ElizaError.code``, ``CANCELLED``, else its type name) and goes on.
         """
-        if not self.enabled:
-            yield None
-            return
-        span = OpenSpan(kind, name, _CURRENT.get())
-        span.attributes.update(attributes)
-        for listener in self.listeners:
-            listener.start(span)
-        token = _CURRENT.set(span)
-        try:
-            yield span
-        except BaseException as exc:
-            if span.error_code is None:
-                span.error_code = error_code_of(exc)
-            raise
-        finally:
-            _CURRENT.reset(token)
-            self._end(span)
+        return _Scope(self, kind, name, attributes) if self.enabled else _OFF
 
     def _end(self, span: OpenSpan) -> None:
         duration = (_perf() - span.t0) * 1000.0
@@ -222,13 +244,13 @@ class Tracer:
         for listener in self.listeners:
             listener.end(span, row)
 
-    def _attributes(self, attributes: dict[str, Any]) -> str:
+    def _attributes(self, attributes: dict[str, Any]) -> dict[str, Any]:
+        """Plain values only (a copy: later changes to a handler's data do not reach the
+        record), masked now, while the secrets of this moment are known; JSON when stored."""
         if not attributes:
-            return "{}"
+            return {}
         clean = {k: _cut(v) for k, v in attributes.items()}
-        if self.masker is not None:
-            clean = self.masker.mask_value(clean)
-        return json.dumps(clean, default=printable, ensure_ascii=False)
+        return self.masker.mask_value(clean) if self.masker is not None else clean
 
 
 class _Settings(Protocol):
@@ -249,24 +271,34 @@ NO_TRACER = Tracer(lambda row: None, None)
 
 def _cut(value: Any, depth: int = 0) -> Any:
     """A JSON-able form of ``value`` with long texts cut at :data:`ATTRIBUTE_LIMIT`."""
-    if isinstance(value, str):
+    kind = type(value)  # exact types first: this runs for every attribute of every span
+    if kind is str:
         if len(value) <= ATTRIBUTE_LIMIT:
             return value
         return value[:ATTRIBUTE_LIMIT] + f"... [{len(value) - ATTRIBUTE_LIMIT} more characters]"
-    if value is None or isinstance(value, bool | int | float):
+    if value is None or kind is int or kind is float or kind is bool:
         return value
     if depth < _DEPTH and isinstance(value, dict):
         return {str(k): _cut(v, depth + 1) for k, v in value.items()}
     if depth < _DEPTH and isinstance(value, list | tuple):
         return [_cut(v, depth + 1) for v in value[:_ITEMS]]
-    return _cut(printable(value), _DEPTH)
+    return _cut(printable(value), _DEPTH)  # anything else (enums, models, objects) as text
 
 
 _DEPTH, _ITEMS = 6, 200  # nesting and items kept of a container attribute
 
 
+def attributes_json(attributes: dict[str, Any] | str) -> str:
+    """A span's attributes as the JSON text the store keeps."""
+    if isinstance(attributes, str):
+        return attributes
+    return json.dumps(attributes, default=printable, ensure_ascii=False)
+
+
 def attributes_of(row: SpanRow) -> dict[str, Any]:
-    """The attributes of a stored span as a dict."""
+    """The attributes of a span (in memory or stored) as a dict."""
+    if isinstance(row.attributes, dict):
+        return row.attributes
     try:
         value = json.loads(row.attributes)
     except ValueError:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +21,7 @@ from eliza_nb import (
 )
 from eliza_nb.testing import DeterministicModel
 from eliza_nb.traces import TRACE_COLUMNS
-from eliza_nb.tracing import ATTRIBUTE_LIMIT
+from eliza_nb.tracing import ATTRIBUTE_LIMIT, attributes_of
 
 
 @action(similes=["HI"], description="Greet")
@@ -129,9 +128,9 @@ async def test_a_message_through_the_agent_loop_is_one_tree(traced: AgentRuntime
     ]:
         assert expected in kinds, expected
     spans = {s.kind: s for s in trace.spans}
-    prompt = json.loads(spans["prompt"].attributes)["prompt"]
+    prompt = attributes_of(spans["prompt"])["prompt"]
     assert "It is noon." in prompt
-    answer = json.loads(spans["parse"].attributes)["answer"]
+    answer = attributes_of(spans["parse"])["answer"]
     assert "<actions>GREET</actions>" in answer
 
 
@@ -141,7 +140,7 @@ async def test_a_should_respond_step_is_its_own_span(traced: AgentRuntime) -> No
     results = await traced.process_message("hello")
     trace = traced.trace(results[0].trace_id)
     gate = next(s for s in trace.spans if s.kind == "should_respond")
-    assert json.loads(gate.attributes) == {"verdict": "RESPOND"}
+    assert attributes_of(gate) == {"verdict": "RESPOND"}
 
 
 async def test_a_failing_provider_is_a_failed_span_and_the_state_goes_on(

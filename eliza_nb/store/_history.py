@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from eliza_nb import records
 from eliza_nb.store.base import ALL_RECORDS, RecordQuery
-from eliza_nb.tracing import SPAN_COLUMNS
+from eliza_nb.tracing import SPAN_COLUMNS, attributes_json
 
 __all__ = ["RUN_FIELDS", "STAGE_SQL", "HistoryMixin", "insert_flat", "well_formed"]
 
@@ -159,7 +159,7 @@ class HistoryMixin:
                 db.execute(_ERRORS_FROM_STAGE, (session_id,))
                 db.execute("DELETE FROM temp.error_stage")
             if spans:
-                rows = [(session_id, *map(_safe, span)) for span in spans]
+                rows = [(session_id, *map(_safe, _stored_span(span))) for span in spans]
                 db.executemany(_SPAN_INSERT, rows)
         self._name_ids = names  # only now: a rolled-back name id must not be remembered
 
@@ -225,6 +225,12 @@ class HistoryMixin:
                 )
                 return db.execute(sql, (last,)).fetchall()
             return db.execute(f"SELECT {fields} FROM spans ORDER BY rowid").fetchall()
+
+
+def _stored_span(span: Sequence[Any]) -> Sequence[Any]:
+    """A span as stored: its attributes as JSON text."""
+    *head, attributes = span
+    return (*head, attributes_json(attributes))
 
 
 def _encode_names(db: sqlite3.Connection, flat: list[Any], known: dict[Any, int]) -> dict[Any, int]:
