@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from IPython.core.error import UsageError
 
-from eliza_nb import observability
+from eliza_nb import frames, observability
 from eliza_nb.kernel._args import (
     Arg,
     HelpShown,
@@ -289,9 +289,12 @@ def _new_plugin(ctx: Context, args: argparse.Namespace) -> Any:
 
 # -- looking ----------------------------------------------------------------------------
 def _components(kind: str) -> Callable[[Context, argparse.Namespace], pd.DataFrame]:
+    # The columns only other kinds fill (a provider's position) would be all nulls here.
+    others = [c for k, cs in frames.COMPONENT_KIND_COLUMNS.items() if k != kind for c in cs]
+
     def show(ctx: Context, args: argparse.Namespace) -> pd.DataFrame:
         frame = ctx.runtime.components_frame()
-        return frame[frame["kind"] == kind].reset_index(drop=True)
+        return frame[frame["kind"] == kind].drop(columns=others).reset_index(drop=True)
 
     return show
 
