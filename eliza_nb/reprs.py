@@ -155,6 +155,11 @@ def _row(label: str, value: Any) -> str:
     return f"<div><b>{escape(label)}</b>: {escape(str(value))}</div>"
 
 
+def _lines(label: str, text: str) -> str:
+    """A row whose text keeps its line breaks (INVALID_PARAMETERS: one line per field)."""
+    return f"<div style='white-space:pre-wrap'><b>{escape(label)}</b>: {escape(text)}</div>"
+
+
 def result_html(result: Result) -> str:
     """A card: action, success badge, text, responses, duration and error code."""
     badge = _badge(result.success, "success" if result.success else (result.error_code or "failed"))
@@ -170,7 +175,7 @@ def result_html(result: Result) -> str:
         items = "".join(f"<li>{escape(c.text)}</li>" for c in result.responses)
         parts.append(f"<div><b>responses</b><ul style='margin:2px 0'>{items}</ul></div>")
     if result.error is not None:
-        parts.append(_row(f"error {result.error.code}", result.error.message))
+        parts.append(_lines(f"error {result.error.code}", result.error.message))
     return _CARD.format("".join(parts))
 
 

@@ -11,6 +11,8 @@ import pytest
 from pydantic import BaseModel, Field
 
 from eliza_nb import (
+    ActionNotFoundError,
+    ActionResult,
     AgentRuntime,
     Evaluator,
     Plugin,
@@ -196,3 +198,66 @@ def test_evaluators_frame_shows_no_other_kind_s_columns(shell: TestingShell) -> 
     frame = out(shell, "%eliza evaluators")
     assert list(frame.columns) == ["plugin", "kind", "name", "description", "similes"]
     assert frame["name"].tolist() == ["REFLECT"]
+
+
+# -- run with typed parameters ----------------------------------------------------------
+def test_typed_option_values_reach_pydantic_as_typed(shell: TestingShell) -> None:
+    result = out(shell, "%eliza run FORECAST -o city=007 -o days=2 -o unit=F")
+    assert result.success and result.data == Forecast(city="007", days=2, unit="F")
+    # "true" and "42" are JSON (a bool, an int): a str field gets them as typed all the same.
+    assert out(shell, "%eliza run FORECAST -o city=true").data.city == "true"
+    assert out(shell, "%eliza run FORECAST -o city=42 -o days=042").data == Forecast(
+        city="42", days=42
+    )
+    # An untyped action keeps reading values as JSON when they are JSON.
+    assert out(shell, "%eliza run ECHO -o city=3 -o flag=true").data["options"] == {
+        "city": 3,
+        "flag": True,
+    }
+
+
+def test_typed_choices_json_and_flags(shell: TestingShell) -> None:
+    line = '%eliza run TUNE -o level=2 -o mood=happy -o tags=\'["a", "b"]\' -o loud=yes'
+    assert out(shell, line).data == Tuning(level=2, mood=Mood.HAPPY, tags=["a", "b"], loud=True)
+    assert out(shell, "%eliza run TUNE -o mood=HAPPY").data.mood is Mood.HAPPY  # a member's name
+    # --json values are JSON already; they win over --option.
+    result = out(shell, "%eliza run TUNE -o level=1 --json '{\"level\": 2}'")
+    assert result.data.level == 2
+
+
+@pytest.mark.parametrize(
+    ("options", "field", "problem"),
+    [
+        ("-o city=Oslo -o days=many", "days", "Input should be a valid integer"),
+        ("-o city=Oslo -o unit=K", "unit", "Input should be 'C' or 'F' (got 'K')"),
+        ("-o days=2", "city", "Field required"),
+    ],
+)
+def test_a_bad_typed_option_is_an_invalid_parameters_result(
+    shell: TestingShell, options: str, field: str, problem: str
+) -> None:
+    result = out(shell, f"%eliza run FORECAST {options}")
+    assert isinstance(result, ActionResult) and result.error_code == "INVALID_PARAMETERS"
+    ((got,),) = [result.data["errors"]]
+    assert got["field"] == field and problem in got["message"]
+    assert result.error.message.splitlines()[1].startswith(f"{field}: {problem}")  # type: ignore[union-attr]
+
+
+def test_the_invalid_parameters_card_shows_one_line_per_field(shell: TestingShell) -> None:
+    result = out(shell, "%eliza run TUNE -o level=3 -o tags=notjson -o mood='<b>'")
+    assert [e["field"] for e in result.data["errors"]] == ["level", "mood", "tags"]
+    html = shown(shell, result)["text/html"]
+    row = html[html.index("<div style='white-space:pre-wrap'>") :]
+    assert row.startswith(
+        "<div style='white-space:pre-wrap'><b>error INVALID_PARAMETERS</b>: "
+        "invalid parameters for TUNE:\nlevel: Input should be 1 or 2 (got &#x27;3&#x27;)\n"
+        "mood: Input should be &#x27;calm&#x27; or &#x27;happy&#x27; (got &#x27;&lt;b&gt;&#x27;)\n"
+        "tags: Input should be a valid list (got &#x27;notjson&#x27;)</div>"
+    )
+
+
+def test_run_of_an_unknown_action_with_options_still_names_the_closest(
+    shell: TestingShell,
+) -> None:
+    with pytest.raises(ActionNotFoundError, match="Did you mean: FORECAST"):
+        shell.run_cell("%eliza run FORECASTT -o city=x")

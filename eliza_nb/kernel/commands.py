@@ -13,7 +13,7 @@ import difflib
 import functools
 import logging
 import re
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -25,10 +25,11 @@ from eliza_nb.kernel._args import (
     HelpShown,
     UsageParser,
     arg,
-    json_object,
+    options,
     pairs,
     positive,
     split_line,
+    typed_fields,
 )
 from eliza_nb.kernel._resolve import register_one, registrables, resolve
 from eliza_nb.plugin import Plugin
@@ -37,10 +38,18 @@ from eliza_nb.runtime import LOCAL_PLUGIN
 if TYPE_CHECKING:
     import pandas as pd
 
+    from eliza_nb.plugin import Action
     from eliza_nb.runtime import AgentRuntime
     from eliza_nb.types import ActionResult
 
-__all__ = ["COMMANDS", "DEBUG_LEVELS", "Command", "Context", "dispatch", "usage"]
+__all__ = [
+    "COMMANDS",
+    "DEBUG_LEVELS",
+    "Command",
+    "Context",
+    "dispatch",
+    "usage",
+]
 
 T = TypeVar("T")
 DEBUG_LEVELS = observability.DEBUG_MODES
@@ -154,8 +163,28 @@ def _message(ctx: Context, words: list[str]) -> str | None:
     return " ".join(words) or None
 
 
+def _timeout(ctx: Context, args: argparse.Namespace) -> float | None:
+    return args.timeout if args.timeout is not None else ctx.timeout
+
+
+def _options(args: argparse.Namespace, actions: Iterable[Action], prog: str) -> dict[str, Any]:
+    """``--option`` and ``--json`` as handler options: typed parameters get the text as typed."""
+    return options(args.option, args.json, typed_fields(a.parameters for a in actions), prog)
+
+
 # -- running ----------------------------------------------------------------------------
 _ROOM = arg("--room", help="room id of the message (default: 'default')")
+_OPTION = arg(
+    "--option",
+    "-o",
+    action="append",
+    default=[],
+    metavar="KEY=VALUE",
+    help="handler option; a typed action's parameter gets the text as typed, for pydantic to "
+    "convert and check; any other value is parsed as JSON when it can be",
+)
+_JSON = arg("--json", help="handler options as a JSON object")
+_TIMEOUT = arg("--timeout", type=positive(float), metavar="S", help="cancel a run after S seconds")
 
 
 @_command(
@@ -163,24 +192,18 @@ _ROOM = arg("--room", help="room id of the message (default: 'default')")
     "run one action; shows its ActionResult (with --repeat N: a list and a progress bar)",
     arg("action", help="action name or simile"),
     arg("text", nargs="*", default=[], help="message text"),
-    arg(
-        "--option",
-        "-o",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="handler option (value parsed as JSON when it can be)",
-    ),
-    arg("--json", help="handler options as a JSON object"),
+    _OPTION,
+    _JSON,
     _ROOM,
-    arg("--timeout", type=positive(float), metavar="S", help="cancel the run after S seconds"),
+    _TIMEOUT,
     arg("--repeat", type=positive(int), default=1, metavar="N", help="run N times"),
     cell=True,
 )
 def _run(ctx: Context, args: argparse.Namespace) -> ActionResult | list[ActionResult]:
-    options = {**pairs(args.option, literal=True), **json_object(args.json)}
+    entry = ctx.runtime.registry.find(args.action)  # None: execute_action says what is wrong
+    options = _options(args, [entry[0]] if entry else [], "%eliza run")
     text = _message(ctx, args.text)
-    timeout = args.timeout if args.timeout is not None else ctx.timeout
+    timeout = _timeout(ctx, args)
 
     def once() -> Coroutine[Any, Any, ActionResult]:
         return ctx.runtime.execute_action(
