@@ -8,6 +8,8 @@ from typing import Any, Literal
 
 import pandas as pd
 import pytest
+from IPython.core.completer import provisionalcompleter
+from IPython.core.error import UsageError
 from pydantic import BaseModel, Field
 
 from eliza_nb import (
@@ -16,9 +18,11 @@ from eliza_nb import (
     AgentRuntime,
     Evaluator,
     Plugin,
+    ValidationError,
     action,
     provider,
 )
+from eliza_nb.kernel.commands import ChainResults
 from eliza_nb.testing.pytest_plugin import TestingShell
 
 RESERVED = {"action_context", "action_plan", "parameters"}
@@ -261,3 +265,169 @@ def test_run_of_an_unknown_action_with_options_still_names_the_closest(
 ) -> None:
     with pytest.raises(ActionNotFoundError, match="Did you mean: FORECAST"):
         shell.run_cell("%eliza run FORECASTT -o city=x")
+
+
+# -- chain ------------------------------------------------------------------------------
+def test_chain_runs_the_leading_action_words_on_the_rest_of_the_line(shell: TestingShell) -> None:
+    results = shell.run_cell("%eliza chain echo FORECAST hello world -o city=Oslo", True).result
+    assert isinstance(results, list) and shell.user_ns["_"] is results  # `_` holds the list
+    assert [r.action for r in results] == ["ECHO", "FORECAST"]
+    assert [r.text for r in results] == ["hello world", "Oslo 3 C"]
+    assert results[0].data["options"] == {"city": "Oslo"}  # the options go to every step
+    assert results.steps == ["ECHO", "FORECAST"] and results.skipped == []
+
+
+def test_chain_shows_a_card_per_step_and_a_summary(shell: TestingShell) -> None:
+    results = out(shell, "%eliza chain ECHO GREET <hi>")
+    data = shown(shell, results)
+    html = data["text/html"]
+    assert html.startswith("<div><b>chain of 2 steps: 2 ran</b></div>")
+    assert html.count("eliza-card") == 2 and "&lt;hi&gt;" in html and "<hi>" not in html
+    lines = data["text/plain"].splitlines()
+    assert lines[0] == "chain of 2 steps: 2 ran"
+    assert lines[1].startswith("  1. ActionResult(action='ECHO', ok, text='<hi>'")
+    assert lines[2].startswith("  2. ActionResult(action='GREET', ok, text='hello'")
+
+
+def test_a_failed_step_stops_the_chain_and_says_what_it_skipped(shell: TestingShell) -> None:
+    results = out(shell, "%eliza chain ECHO BROKEN GREET hi")
+    assert [(r.action, r.success) for r in results] == [("ECHO", True), ("BROKEN", False)]
+    assert results[1].error_code == "HANDLER_ERROR" and results.skipped == ["GREET"]
+    summary = "chain of 3 steps: 2 ran; skipped after BROKEN failed: GREET"
+    assert results.summary() == summary
+    data = shown(shell, results)
+    assert data["text/plain"].splitlines()[0] == summary
+    assert summary in data["text/html"] and "HANDLER_ERROR" in data["text/html"]
+    assert runs(shell) == ["ECHO", "BROKEN"]  # GREET never ran
+
+
+def test_a_step_with_continue_on_error_lets_the_chain_go_on(shell: TestingShell) -> None:
+    results = out(shell, "%eliza chain LENIENT GREET")
+    assert [(r.action, r.success) for r in results] == [("LENIENT", False), ("GREET", True)]
+    assert results[0].error.message == "shrugged off"  # type: ignore[union-attr]
+    assert results.skipped == [] and results.summary() == "chain of 2 steps: 2 ran"
+
+
+def test_an_invalid_typed_option_fails_its_step(shell: TestingShell) -> None:
+    results = out(shell, "%eliza chain GREET FORECAST ECHO -o city=Oslo -o days=many")
+    assert [r.action for r in results] == ["GREET", "FORECAST"] and results.skipped == ["ECHO"]
+    assert results[1].error_code == "INVALID_PARAMETERS"
+    assert results[1].data["errors"][0]["field"] == "days"
+
+
+def test_chain_timeout_cancels_a_step(shell: TestingShell) -> None:
+    results = out(shell, "%eliza chain FOREVER GREET --timeout 0.01")
+    assert results[0].error_code == "TIMEOUT" and results.skipped == ["GREET"]
+
+
+@pytest.mark.parametrize(
+    ("line", "steps", "text"),
+    [
+        # a simile is an action name too: the leading words that name actions are steps
+        ("%eliza chain echo say hi", ["ECHO", "ECHO"], "hi"),
+        ("%eliza chain ECHO,ECHO say hi", ["ECHO", "ECHO"], "say hi"),
+        ("%eliza chain ECHO, GREET say hi", ["ECHO", "GREET"], "say hi"),
+        ("%eliza chain ECHO, GREET, say hi", ["ECHO", "GREET", "ECHO"], "hi"),
+        ("%eliza chain ECHO -- say hi --room r1", ["ECHO"], "say hi --room r1"),
+        ("%eliza chain ECHO GREET -- -5", ["ECHO", "GREET"], "-5"),
+        ("%eliza chain ECHO GREET", ["ECHO", "GREET"], ""),
+        ("%eliza chain ECHO hi --room r1 GREET", ["ECHO"], "hi GREET"),
+    ],
+)
+def test_which_words_name_the_steps(
+    shell: TestingShell, line: str, steps: list[str], text: str
+) -> None:
+    results = out(shell, line)
+    assert results.steps == steps and results[0].text == text
+
+
+def test_options_and_room_after_the_words(shell: TestingShell) -> None:
+    results = out(shell, "%eliza chain ECHO hi --room r1 -o n=3 --json '{\"flag\": true}'")
+    assert results[0].data == {"options": {"n": 3, "flag": True}, "room": "r1"}
+
+
+def test_cell_chain_takes_the_line_as_steps_and_the_body_as_text(shell: TestingShell) -> None:
+    results = shell.run_cell("%%eliza chain ECHO SAY\nfirst line\nsecond\n").result
+    assert results.steps == ["ECHO", "ECHO"]
+    assert [r.text for r in results] == ["first line\nsecond"] * 2
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ("%eliza chain", "name the actions to run"),
+        ("%eliza chain -- hi", "name the actions to run"),
+        ("%eliza chain ,", "name the actions to run"),
+        ("%eliza chain , hi", "No action named 'hi'"),  # the list goes on after a comma
+        ("%eliza chain GRET hi", "No action named 'GRET'. Did you mean: GREET"),
+        ("%eliza chain ECHO,ECHOO hi", "No action named 'ECHOO'. Did you mean: ECHO\\?"),
+        ("%eliza chain ECHO NOPE -- hi", "No action named 'NOPE'"),
+        ("%%eliza chain ECHO ECHOO\nbody", "No action named 'ECHOO'"),
+        ("%%eliza chain ECHO -- hi\nbody", "not both"),
+        ("%eliza chain ECHO --json '[1]'", "%eliza chain: --json must be a JSON object"),
+        ("%eliza chain ECHO --json '{bad'", "%eliza chain: --json is not valid JSON"),
+        ("%eliza chain ECHO -o novalue", "KEY=VALUE"),
+        ("%eliza chain ECHO --timeout 0", "invalid positive float"),
+        ("%eliza chain ECHO --bogus", "unrecognized arguments"),
+    ],
+)
+def test_chain_usage_errors_run_nothing(
+    shell: TestingShell, capsys: Any, line: str, message: str
+) -> None:
+    with pytest.raises(UsageError, match=message):
+        shell.run_cell(line)
+    assert "UsageError" in capsys.readouterr().err  # one line, no traceback
+    assert runs(shell) == []
+
+
+def test_chain_with_nothing_registered_says_so(eliza_shell: TestingShell) -> None:
+    with pytest.raises(UsageError, match="No actions are registered: register a plugin first"):
+        eliza_shell.run_cell("%eliza chain ECHO hi")
+
+
+def test_chain_options_the_chain_fills_in_are_a_library_error(shell: TestingShell) -> None:
+    with pytest.raises(ValidationError, match="options must not set parameters"):
+        shell.run_cell("%eliza chain ECHO --json '{\"parameters\": 1}'")
+
+
+def test_chain_of_one_step(shell: TestingShell) -> None:
+    results = out(shell, "%eliza chain BROKEN")
+    assert results.summary() == "chain of 1 step: 1 ran" and results.skipped == []
+
+
+def test_chain_results_are_a_plain_list_too() -> None:
+    empty = ChainResults()
+    assert empty == [] and empty.steps == [] and empty.summary() == "chain of 0 steps: 0 ran"
+
+
+def test_words_after_double_dash_are_text(shell: TestingShell) -> None:
+    result = out(shell, "%eliza run ECHO -- -5 --room r1")
+    assert (result.text, result.data["room"]) == ("-5 --room r1", "default")
+    with pytest.raises(UsageError, match="argument --room: expected one argument"):
+        shell.run_cell("%eliza run ECHO hi --room")
+
+
+# -- help and completion ----------------------------------------------------------------
+def test_help_tells_which_words_name_the_steps(shell: TestingShell, capsys: Any) -> None:
+    shell.run_cell("%eliza help")
+    printed = capsys.readouterr().out
+    assert "%eliza chain ACTION [ACTION ...] [text ...] [--option KEY=VALUE]" in printed
+    shell.run_cell("%eliza help chain")
+    printed = capsys.readouterr().out
+    assert "%eliza chain A,B say hello       a comma list names the steps exactly" in printed
+    assert "continue_on_error" in printed
+    shell.run_cell("%eliza help run")
+    printed = " ".join(capsys.readouterr().out.split())
+    assert "a typed action's parameter gets the text as typed, for pydantic to convert" in printed
+
+
+def _complete(shell: TestingShell, line: str) -> list[str]:
+    with provisionalcompleter():
+        return [c.text for c in shell.Completer.completions(line, len(line))]
+
+
+def test_tab_completion_of_chain_steps(shell: TestingShell) -> None:
+    assert "chain" in _complete(shell, "%eliza ch")
+    assert _complete(shell, "%eliza chain GR") == ["GREET"]
+    assert _complete(shell, "%eliza chain GREET say FO") == ["FORECAST", "FOREVER"]
+    assert _complete(shell, "%eliza chain GREET hello FO") == []  # the text has begun

@@ -34,6 +34,8 @@ __all__ = [
     "pairs",
     "parse_value",
     "positive",
+    "split_chain",
+    "split_dashes",
     "split_line",
     "typed_fields",
 ]
@@ -73,6 +75,44 @@ def split_line(line: str) -> list[str]:
 
 
 _QUOTING = frozenset("'\"\\")
+
+
+def split_dashes(words: list[str]) -> tuple[list[str], list[str] | None]:
+    """The words before a ``--`` word and those after it (None when there is no ``--``).
+
+    argparse drops a ``--`` in some places and keeps it in others; after it, every word is
+    message text, even one that starts with ``-``.
+    """
+    if "--" not in words:
+        return words, None
+    at = words.index("--")
+    return words[:at], words[at + 1 :]
+
+
+def split_chain(
+    words: list[str], is_action: Callable[[str], bool], dashes: int | None
+) -> tuple[list[str], list[str], bool]:
+    """The action names of ``%eliza chain``, the message words, and whether the names were
+    listed explicitly (then each must name an action).
+
+    The words before ``--`` (at index ``dashes``), or a comma list (``A,B`` or ``A, B``), are
+    exactly the names; otherwise the leading words that name an action are.
+    """
+    if dashes is not None:
+        return _comma_names(words[:dashes]), words[dashes:], True
+    if words and "," in words[0]:
+        taken = 1
+        while taken < len(words) and words[taken - 1].endswith(","):
+            taken += 1  # "A, B": the list goes on after a word that ends in a comma
+        return _comma_names(words[:taken]), words[taken:], True
+    taken = 0
+    while taken < len(words) and is_action(words[taken]):
+        taken += 1
+    return words[:taken], words[taken:], False
+
+
+def _comma_names(words: list[str]) -> list[str]:
+    return [name.strip() for word in words for name in word.split(",") if name.strip()]
 
 
 def parse_value(text: str) -> Any:

@@ -121,18 +121,27 @@ def _complete(context: Any) -> SimpleMatcherResult:
     words, typed = _words_before_cursor(context.text_until_cursor.lstrip())
     if not words or words[0] not in ("%eliza", "%%eliza"):
         return {"completions": [], "suppress": False}
-    if len(words) == 1:
-        names = list(commands.COMMANDS)
-    elif len(words) == 2 and words[1] in ("run", "batch"):
-        names = get_runtime().registry.action_names()
-    elif len(words) == 2 and words[1] == "unregister":
-        names = list(get_runtime().registry.plugins)
-    elif len(words) == 2 and words[1] in ("debug", "help"):
-        names = list(commands.DEBUG_LEVELS if words[1] == "debug" else commands.COMMANDS)
-    else:
-        return {"completions": [], "suppress": False}
+    names = _candidates(words)
     found = [SimpleCompletion(n, type="eliza") for n in names if n.startswith(typed)]
     return {"completions": found, "suppress": bool(found), "matched_fragment": typed}
+
+
+def _candidates(words: list[str]) -> list[str]:
+    """What the next word of ``%eliza ...`` may be (``words``: those before it)."""
+    if len(words) == 1:
+        return list(commands.COMMANDS)
+    registry = get_runtime().registry
+    if words[1] == "chain" and all(registry.find(w) is not None for w in words[2:]):
+        return registry.action_names()  # the chain's steps go on until a word names none
+    if len(words) != 2:
+        return []
+    if words[1] in ("run", "batch"):
+        return registry.action_names()
+    if words[1] == "unregister":
+        return list(registry.plugins)
+    if words[1] in ("debug", "help"):
+        return list(commands.DEBUG_LEVELS if words[1] == "debug" else commands.COMMANDS)
+    return []
 
 
 # Plugin is a dataclass and State a pydantic model: their default reprs list every field.
