@@ -12,6 +12,7 @@ from IPython.core.completer import provisionalcompleter
 from IPython.core.error import UsageError
 from pydantic import BaseModel, Field
 
+import eliza_nb
 from eliza_nb import (
     ActionNotFoundError,
     ActionResult,
@@ -22,7 +23,7 @@ from eliza_nb import (
     action,
     provider,
 )
-from eliza_nb.kernel.commands import ChainResults
+from eliza_nb.kernel.commands import ChainResults, PromptText
 from eliza_nb.testing.pytest_plugin import TestingShell
 
 RESERVED = {"action_context", "action_plan", "parameters"}
@@ -431,3 +432,60 @@ def test_tab_completion_of_chain_steps(shell: TestingShell) -> None:
     assert _complete(shell, "%eliza chain GR") == ["GREET"]
     assert _complete(shell, "%eliza chain GREET say FO") == ["FORECAST", "FOREVER"]
     assert _complete(shell, "%eliza chain GREET hello FO") == []  # the text has begun
+
+
+# -- prompt -----------------------------------------------------------------------------
+@pytest.fixture
+def prompts(monkeypatch: pytest.MonkeyPatch) -> list[tuple[Any, str | None, str]]:
+    """Every ``runtime.render_prompt(message, room_id=...)`` call and the prompt it returned."""
+    render = AgentRuntime.render_prompt
+    calls: list[tuple[Any, str | None, str]] = []
+
+    async def spy(self: AgentRuntime, message: Any = None, *, room_id: str | None = None) -> str:
+        prompt = await render(self, message, room_id=room_id)
+        calls.append((message, room_id, prompt))
+        return prompt
+
+    monkeypatch.setattr(AgentRuntime, "render_prompt", spy)
+    return calls
+
+
+def test_prompt_is_the_runtime_s_prompt_as_plain_text_with_secrets_masked(
+    shell: TestingShell, prompts: list[Any], capsys: Any
+) -> None:
+    shell.run_cell(f"%eliza set API_KEY={SECRET}")
+    # (Not "...key?": IPython reads a line ending in ? as a request for help.)
+    result = shell.run_cell("%eliza prompt what is the key", True).result
+    ((message, room, prompt),) = prompts
+    assert (message, room) == ("what is the key", None)
+    assert isinstance(result, PromptText) and result == prompt and shell.user_ns["_"] == prompt
+    assert shown(shell, result) == {"text/plain": prompt}  # as it is: no quotes, no repr
+    assert "what is the key" in prompt and "the key is ***" in prompt
+    assert SECRET not in prompt and SECRET not in capsys.readouterr().out
+
+
+def test_prompt_of_a_room_and_of_the_cell(shell: TestingShell, prompts: list[Any]) -> None:
+    rt = eliza_nb.get_runtime()
+    rt.run_sync(rt.messages.create_memory("said in r1", room_id="r1"))
+    assert "said in r1" in out(shell, "%eliza prompt now --room r1")
+    assert "said in r1" not in out(shell, "%eliza prompt now")
+    assert "two\nlines" in shell.run_cell("%%eliza prompt --room r1\ntwo\nlines\n").result
+    assert [(m, r) for m, r, _ in prompts] == [("now", "r1"), ("now", None), ("two\nlines", "r1")]
+
+
+def test_prompt_without_text_is_the_prompt_of_an_empty_message(
+    shell: TestingShell, prompts: list[Any]
+) -> None:
+    shell.run_cell(f"%eliza set API_KEY={SECRET}")
+    result = out(shell, "%eliza prompt")
+    ((message, room, prompt),) = prompts
+    assert (message, room, result) == (None, None, prompt)
+    assert "the key is ***" in prompt and SECRET not in prompt  # the context is all there
+    with pytest.raises(UsageError, match="not both"):
+        shell.run_cell("%%eliza prompt words\nbody")
+
+
+def test_help_and_completion_know_prompt(shell: TestingShell, capsys: Any) -> None:
+    shell.run_cell("%eliza help")
+    assert "%eliza prompt [--room ROOM] [text ...]" in capsys.readouterr().out
+    assert "prompt" in _complete(shell, "%eliza pr")

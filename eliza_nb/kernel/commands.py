@@ -54,6 +54,7 @@ __all__ = [
     "ChainResults",
     "Command",
     "Context",
+    "PromptText",
     "dispatch",
     "usage",
 ]
@@ -401,6 +402,27 @@ class ChainResults(list["ActionResult"]):
 
     def _repr_pretty_(self, p: Any, cycle: bool) -> None:
         p.text("\n".join([self.summary(), *(f"  {i}. {r!r}" for i, r in enumerate(self, 1))]))
+
+
+@_command(
+    "prompt",
+    "the exact prompt the model would get for a message (secrets masked)",
+    arg("text", nargs="*", default=[]),
+    _ROOM,
+    cell=True,
+)
+def _prompt(ctx: Context, args: argparse.Namespace) -> PromptText:
+    coro = ctx.runtime.render_prompt(_message(ctx, args.text), room_id=args.room)
+    return PromptText(ctx.wait(coro))
+
+
+class PromptText(str):
+    """What ``%eliza prompt`` returns: a ``str`` shown as it is (no quotes, real line breaks)."""
+
+    __slots__ = ()
+
+    def _repr_pretty_(self, p: Any, cycle: bool) -> None:
+        p.text(str(self))
 
 
 # -- registering ------------------------------------------------------------------------
