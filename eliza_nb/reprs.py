@@ -221,14 +221,16 @@ def runtime_html(runtime: RuntimeView) -> str:
     return _CARD.format("".join(parts))
 
 
-def action_info_html(action: ActionInfo | None) -> str:
-    """What the action runner shows under its dropdown: description and similes."""
+def action_info_html(action: ActionInfo | None, parameters: str = "") -> str:
+    """What the action runner shows under its dropdown: description, similes and, for a typed
+    action, its parameters (``describe_parameters``) and what the form's ``*`` means."""
     if action is None:
         return "<i>No actions registered: %eliza register a plugin, then refresh.</i>"
     similes = ", ".join(action.similes) or "none"
+    typed = f"<br>parameters: {escape(parameters)} (* required)" if parameters else ""
     return (
         f"<div><small>{escape(action.description or 'no description')}"
-        f" · similes: {escape(similes)}</small></div>"
+        f" · similes: {escape(similes)}{typed}</small></div>"
     )
 
 
