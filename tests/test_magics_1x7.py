@@ -454,13 +454,12 @@ def test_prompt_is_the_runtime_s_prompt_as_plain_text_with_secrets_masked(
     shell: TestingShell, prompts: list[Any], capsys: Any
 ) -> None:
     shell.run_cell(f"%eliza set API_KEY={SECRET}")
-    # (Not "...key?": IPython reads a line ending in ? as a request for help.)
-    result = shell.run_cell("%eliza prompt what is the key", True).result
+    result = shell.run_cell("%eliza prompt what is the key?", True).result
     ((message, room, prompt),) = prompts
-    assert (message, room) == ("what is the key", None)
+    assert (message, room) == ("what is the key?", None)
     assert isinstance(result, PromptText) and result == prompt and shell.user_ns["_"] == prompt
     assert shown(shell, result) == {"text/plain": prompt}  # as it is: no quotes, no repr
-    assert "what is the key" in prompt and "the key is ***" in prompt
+    assert "what is the key?" in prompt and "the key is ***" in prompt
     assert SECRET not in prompt and SECRET not in capsys.readouterr().out
 
 
@@ -489,3 +488,22 @@ def test_help_and_completion_know_prompt(shell: TestingShell, capsys: Any) -> No
     shell.run_cell("%eliza help")
     assert "%eliza prompt [--room ROOM] [text ...]" in capsys.readouterr().out
     assert "prompt" in _complete(shell, "%eliza pr")
+
+
+def test_a_question_mark_ends_the_text_and_asks_for_no_help(
+    shell: TestingShell, capsys: Any
+) -> None:
+    # IPython alone reads a line ending in ? as `pinfo` of its last word.
+    assert out(shell, "%eliza run ECHO is it late?").text == "is it late?"
+    assert out(shell, "%eliza chain ECHO GREET really??")[0].text == "really??"
+    assert shell.transform_cell("if x:\n    %eliza send hi?\n") == (
+        "if x:\n    get_ipython().run_line_magic('eliza', 'send hi?')\n"
+    )
+    for line in ("%eliza?", "%eliza run?", "%%eliza run ECHO\nwhy?", "x = '%eliza run ECHO a?'"):
+        assert "run_line_magic('eliza'" not in shell.transform_cell(line)
+    before, _ = runs(shell), capsys.readouterr()
+    shell.run_cell("%eliza run?")  # still IPython's help (of the word `run`), not a run
+    assert runs(shell) == before and "Docstring" in capsys.readouterr().out
+    shell.run_line_magic("unload_ext", "eliza_nb")
+    assert "pinfo" in shell.transform_cell("%eliza run ECHO is it late?")
+    shell.run_cell("%load_ext eliza_nb")
