@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "COMPONENT_COLUMNS",
+    "COMPONENT_KIND_COLUMNS",
     "CUSTOM_COLUMNS",
     "ERROR_COLUMNS",
     "MEMORY_COLUMNS",
@@ -75,7 +76,19 @@ MEMORY_COLUMNS = (
     "content",
     "table",  # which MemoryManager wrote it: "messages", "notes", ...
 )
-COMPONENT_COLUMNS = ("plugin", "kind", "name", "description", "similes")
+COMPONENT_COLUMNS = (
+    "plugin",
+    "kind",
+    "name",
+    "description",
+    "similes",  # a list ([] for the kinds without similes)
+    "parameters",  # an action's describe_parameters ("" when untyped)
+    "position",  # a provider's composition order
+    "dynamic",  # a provider's flags
+    "private",
+)
+#: The columns one kind of part fills; the other kinds hold nulls there (None, <NA>).
+COMPONENT_KIND_COLUMNS = {"action": ("parameters",), "provider": ("position", "dynamic", "private")}
 SUMMARY_COLUMNS = (
     "action",
     "runs",
@@ -92,12 +105,14 @@ SUMMARY_COLUMNS = (
 CUSTOM_COLUMNS = ("timestamp", "name", "kind", "value")
 
 # Column kinds: int -> int64, float -> float64, bool -> bool, str -> object,
-# time -> datetime64[ns, UTC] (from epoch seconds), Int64 -> nullable integer.
+# time -> datetime64[ns, UTC] (from epoch seconds), Int64 -> nullable integer,
+# boolean -> nullable boolean (None is <NA> in both).
 _RUN_KINDS = ("int", "str", "str", "time", "float", "bool", "str", "str", "int")
 _ERROR_KINDS = ("time", "Int64", "str", "str", "str", "str", "str", "str", "int")
 _MEMORY_KINDS = ("str", "time", "str", "str", "str", "str", "str", "str", "str")
 _MEMORY_PICK = (0, 5, 2, 3, 4, 6, 7, 8, 1)  # MemoryRow positions of MEMORY_COLUMNS
 _CUSTOM_KINDS = ("time", "str", "str", "float")
+_COMPONENT_KINDS = ("str", "str", "str", "str", "str", "str", "Int64", "boolean", "boolean")
 _NUMPY_DTYPES = {
     "int": "int64",
     "float": "float64",
@@ -106,6 +121,7 @@ _NUMPY_DTYPES = {
     "time": "float64",
     "time_us": "int64",
     "Int64": "object",
+    "boolean": "object",
 }
 
 
@@ -137,9 +153,12 @@ def _series(values: Any, kind: str) -> pd.Series:
         return pd.Series(_utc_us(values), copy=False)
     if kind == "str":
         return pd.Series(values, dtype=object, copy=False)
-    if kind == "Int64":
+    if kind in ("Int64", "boolean"):
         objects = np.asarray(values, dtype=object)
         missing = np.array([v is None for v in objects], dtype=bool)
+        if kind == "boolean":
+            flags = np.where(missing, False, objects).astype("bool")
+            return pd.Series(pd.arrays.BooleanArray(flags, missing), copy=False)
         ints = np.where(missing, 0, objects).astype("int64")
         return pd.Series(pd.arrays.IntegerArray(ints, missing), copy=False)
     return pd.Series(np.asarray(values, dtype=_NUMPY_DTYPES[kind]), copy=False)
@@ -206,10 +225,15 @@ def memories_frame(rows: Sequence[Sequence[Any]]) -> pd.DataFrame:
 
 
 def components_frame(rows: Sequence[Sequence[Any]]) -> pd.DataFrame:
-    """One row per registered part: (plugin, kind, name, description, similes list)."""
-    kinds = ("str",) * len(COMPONENT_COLUMNS)
-    columns = _from_rows(rows, COMPONENT_COLUMNS, kinds, range(len(COMPONENT_COLUMNS)))
-    return _frame(columns, COMPONENT_COLUMNS, kinds)
+    """One row per registered part: (plugin, kind, name, description, similes list,
+    parameters, position, dynamic, private); see ``COMPONENT_KIND_COLUMNS`` for the last four.
+
+    ``position`` is Int64 and ``dynamic`` / ``private`` are nullable booleans: <NA> for the
+    parts that are no provider.
+    """
+    width = len(COMPONENT_COLUMNS)
+    columns = _from_rows(rows, COMPONENT_COLUMNS, _COMPONENT_KINDS, range(width))
+    return _frame(columns, COMPONENT_COLUMNS, _COMPONENT_KINDS)
 
 
 def custom_metrics_frame(rows: Sequence[Sequence[Any]]) -> pd.DataFrame:

@@ -8,10 +8,12 @@ keeps them (the recorder, the store, the registry) and answers ``runtime.metrics
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from eliza_nb import frames
 from eliza_nb._checks import int_arg, room_arg, text_arg, time_arg
+from eliza_nb.parameters import describe_parameters
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -90,7 +92,8 @@ class Reports:
         return frames.custom_history(self.recorder)
 
     def components_frame(self) -> pd.DataFrame:
-        """One row per registered part: ``plugin, kind, name, description, similes``."""
+        """One row per registered part: ``plugin, kind, name, description, similes``, then an
+        action's ``parameters`` and a provider's ``position, dynamic, private``."""
         rows = [row for name, p in self.registry.plugins.items() for row in _parts(name, p)]
         return frames.components_frame(rows)
 
@@ -136,20 +139,40 @@ def _service_type(spec: Any) -> str:
 
 
 def _parts(name: str, plugin: Plugin) -> list[tuple[Any, ...]]:
-    """The components-frame rows of one plugin."""
-    rows: list[tuple[Any, ...]] = []
-    rows += [(name, "action", a.name, a.description, list(a.similes)) for a in plugin.actions]
-    rows += [(name, "provider", p.name, p.description, []) for p in plugin.providers]
-    rows += [(name, "evaluator", e.name, e.description, list(e.similes)) for e in plugin.evaluators]
+    """The components-frame rows of one plugin (``frames.COMPONENT_COLUMNS``)."""
+    rows = [
+        _row(name, "action", a.name, a.description, a.similes, describe_parameters(a.parameters))
+        for a in plugin.actions
+    ]
+    rows += [
+        _row(name, "provider", p.name, p.description, (), None, p.position, p.dynamic, p.private)
+        for p in plugin.providers
+    ]
+    rows += [_row(name, "evaluator", e.name, e.description, e.similes) for e in plugin.evaluators]
     for spec in plugin.services:
         cls = spec if isinstance(spec, type) else type(spec)
-        rows.append((name, "service", _service_type(spec), (cls.__doc__ or "").strip(), []))
+        rows.append(_row(name, "service", _service_type(spec), (cls.__doc__ or "").strip()))
     for model_type, handler in plugin.models.items():
         doc = (getattr(handler, "__doc__", None) or "").strip().split("\n")[0]
-        rows.append((name, "model", str(model_type), doc, []))
+        rows.append(_row(name, "model", str(model_type), doc))
     for event, handlers in plugin.events.items():
-        rows.append((name, "event", str(event), f"{len(handlers)} handler(s)", []))
+        rows.append(_row(name, "event", str(event), f"{len(handlers)} handler(s)"))
     return rows
+
+
+def _row(
+    plugin: str,
+    kind: str,
+    name: str,
+    description: str,
+    similes: Sequence[str] = (),
+    parameters: str | None = None,
+    position: int | None = None,
+    dynamic: bool | None = None,
+    private: bool | None = None,
+) -> tuple[Any, ...]:
+    """One components-frame row; the columns of other kinds of part stay None (null)."""
+    return (plugin, kind, name, description, list(similes), parameters, position, dynamic, private)
 
 
 def _inventory(plugin: Plugin) -> dict[str, Any]:

@@ -155,6 +155,11 @@ def _row(label: str, value: Any) -> str:
     return f"<div><b>{escape(label)}</b>: {escape(str(value))}</div>"
 
 
+def _lines(label: str, text: str) -> str:
+    """A row whose text keeps its line breaks (INVALID_PARAMETERS: one line per field)."""
+    return f"<div style='white-space:pre-wrap'><b>{escape(label)}</b>: {escape(text)}</div>"
+
+
 def result_html(result: Result) -> str:
     """A card: action, success badge, text, responses, duration and error code."""
     badge = _badge(result.success, "success" if result.success else (result.error_code or "failed"))
@@ -170,7 +175,7 @@ def result_html(result: Result) -> str:
         items = "".join(f"<li>{escape(c.text)}</li>" for c in result.responses)
         parts.append(f"<div><b>responses</b><ul style='margin:2px 0'>{items}</ul></div>")
     if result.error is not None:
-        parts.append(_row(f"error {result.error.code}", result.error.message))
+        parts.append(_lines(f"error {result.error.code}", result.error.message))
     return _CARD.format("".join(parts))
 
 
@@ -216,14 +221,16 @@ def runtime_html(runtime: RuntimeView) -> str:
     return _CARD.format("".join(parts))
 
 
-def action_info_html(action: ActionInfo | None) -> str:
-    """What the action runner shows under its dropdown: description and similes."""
+def action_info_html(action: ActionInfo | None, parameters: str = "") -> str:
+    """What the action runner shows under its dropdown: description, similes and, for a typed
+    action, its parameters (``describe_parameters``) and what the form's ``*`` means."""
     if action is None:
         return "<i>No actions registered: %eliza register a plugin, then refresh.</i>"
     similes = ", ".join(action.similes) or "none"
+    typed = f"<br>parameters: {escape(parameters)} (* required)" if parameters else ""
     return (
         f"<div><small>{escape(action.description or 'no description')}"
-        f" · similes: {escape(similes)}</small></div>"
+        f" · similes: {escape(similes)}{typed}</small></div>"
     )
 
 

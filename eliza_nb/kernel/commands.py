@@ -3,7 +3,8 @@
 ``dispatch(line, ctx)`` splits the line like a shell, looks the subcommand up in ``COMMANDS``,
 parses the rest with that subcommand's parser (whose errors raise IPython's ``UsageError``,
 never ``SystemExit``) and calls its function. Library errors pass through untouched, so they
-render as one line with their code.
+render as one line with their code. In a subcommand that takes message text, every word after
+``--`` is text (``%eliza run ECHO -- -5``).
 """
 
 from __future__ import annotations
@@ -13,22 +14,27 @@ import difflib
 import functools
 import logging
 import re
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterable, Sequence
 from dataclasses import dataclass
+from html import escape
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from IPython.core.error import UsageError
 
-from eliza_nb import observability
+from eliza_nb import frames, observability, reprs
+from eliza_nb.errors import ActionNotFoundError
 from eliza_nb.kernel._args import (
     Arg,
     HelpShown,
     UsageParser,
     arg,
-    json_object,
+    options,
     pairs,
     positive,
+    split_chain,
+    split_dashes,
     split_line,
+    typed_fields,
 )
 from eliza_nb.kernel._resolve import register_one, registrables, resolve
 from eliza_nb.plugin import Plugin
@@ -37,10 +43,21 @@ from eliza_nb.runtime import LOCAL_PLUGIN
 if TYPE_CHECKING:
     import pandas as pd
 
+    from eliza_nb.plugin import Action
+    from eliza_nb.registry import Registry
     from eliza_nb.runtime import AgentRuntime
     from eliza_nb.types import ActionResult
 
-__all__ = ["COMMANDS", "DEBUG_LEVELS", "Command", "Context", "dispatch", "usage"]
+__all__ = [
+    "COMMANDS",
+    "DEBUG_LEVELS",
+    "ChainResults",
+    "Command",
+    "Context",
+    "PromptText",
+    "dispatch",
+    "usage",
+]
 
 T = TypeVar("T")
 DEBUG_LEVELS = observability.DEBUG_MODES
@@ -64,27 +81,46 @@ class Context:
 
 @dataclass(frozen=True)
 class Command:
-    """A subcommand: its parser, function and one-line summary."""
+    """A subcommand: its parser, function and one-line summary.
+
+    ``takes_text``: it has a ``text`` positional (message words), so the words after an
+    option or after ``--`` join it.
+    """
 
     name: str
     summary: str
     parser: UsageParser
     fn: Callable[[Context, argparse.Namespace], Any]
     cell: bool = False
+    takes_text: bool = False
 
 
 COMMANDS: dict[str, Command] = {}
 
 
 def _command(
-    name: str, summary: str, *args: Arg, cell: bool = False
+    name: str,
+    summary: str,
+    *args: Arg,
+    cell: bool = False,
+    usage: str | None = None,
+    epilog: str | None = None,
 ) -> Callable[[Callable[[Context, argparse.Namespace], Any]], Any]:
-    parser = UsageParser(prog=f"%eliza {name}", description=summary)
+    # An epilog is laid out by hand (a table of examples): argparse must not re-wrap it.
+    layout = argparse.RawDescriptionHelpFormatter if epilog else argparse.HelpFormatter
+    parser = UsageParser(
+        prog=f"%eliza {name}",
+        description=summary,
+        usage=usage,
+        epilog=epilog,
+        formatter_class=layout,
+    )
     for flags, kwargs in args:
         parser.add_argument(*flags, **kwargs)
+    takes_text = isinstance(parser.get_default("text"), list)
 
     def register(fn: Callable[[Context, argparse.Namespace], Any]) -> Any:
-        COMMANDS[name] = Command(name, summary, parser, fn, cell)
+        COMMANDS[name] = Command(name, summary, parser, fn, cell, takes_text)
         return fn
 
     return register
@@ -109,15 +145,27 @@ def dispatch(line: str, ctx: Context) -> Any:
     if ctx.cell is not None and not cmd.cell:
         cells = ", ".join(n for n, c in COMMANDS.items() if c.cell)
         raise UsageError(f"%%eliza {cmd.name}: takes no cell body (cell forms: {cells})")
+    head, tail = split_dashes(words[1:]) if cmd.takes_text else (words[1:], None)
     try:
-        args, extra = _parse(cmd.name, tuple(words[1:]))
+        args, extra = _parse(cmd.name, tuple(head))
     except HelpShown:
         return None
-    if extra:  # words after an option: more message text (`run ECHO hi --room r1 there`)
-        if not isinstance(getattr(args, "text", None), list) or any(w[:1] == "-" for w in extra):
-            cmd.parser.error(f"unrecognized arguments: {' '.join(extra)}")
-        args.text = [*args.text, *extra]
+    args.dashes = None  # where the words after `--` start in args.text (None: no `--`)
+    if extra or tail is not None:
+        _more_text(cmd, args, extra, tail)
     return cmd.fn(ctx, args)
+
+
+def _more_text(
+    cmd: Command, args: argparse.Namespace, extra: list[str], tail: list[str] | None
+) -> None:
+    """Words after an option (`run ECHO hi --room r1 there`) and after `--` are message text."""
+    if not cmd.takes_text or any(w[:1] == "-" for w in extra):
+        cmd.parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    args.text = [*args.text, *extra]
+    if tail is not None:
+        args.dashes = len(args.text)
+        args.text += tail
 
 
 def _parse(name: str, words: tuple[str, ...]) -> tuple[argparse.Namespace, list[str]]:
@@ -154,8 +202,28 @@ def _message(ctx: Context, words: list[str]) -> str | None:
     return " ".join(words) or None
 
 
+def _timeout(ctx: Context, args: argparse.Namespace) -> float | None:
+    return args.timeout if args.timeout is not None else ctx.timeout
+
+
+def _options(args: argparse.Namespace, actions: Iterable[Action], prog: str) -> dict[str, Any]:
+    """``--option`` and ``--json`` as handler options: typed parameters get the text as typed."""
+    return options(args.option, args.json, typed_fields(a.parameters for a in actions), prog)
+
+
 # -- running ----------------------------------------------------------------------------
 _ROOM = arg("--room", help="room id of the message (default: 'default')")
+_OPTION = arg(
+    "--option",
+    "-o",
+    action="append",
+    default=[],
+    metavar="KEY=VALUE",
+    help="handler option; a typed action's parameter gets the text as typed, for pydantic to "
+    "convert and check; any other value is parsed as JSON when it can be",
+)
+_JSON = arg("--json", help="handler options as a JSON object")
+_TIMEOUT = arg("--timeout", type=positive(float), metavar="S", help="cancel a run after S seconds")
 
 
 @_command(
@@ -163,24 +231,18 @@ _ROOM = arg("--room", help="room id of the message (default: 'default')")
     "run one action; shows its ActionResult (with --repeat N: a list and a progress bar)",
     arg("action", help="action name or simile"),
     arg("text", nargs="*", default=[], help="message text"),
-    arg(
-        "--option",
-        "-o",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="handler option (value parsed as JSON when it can be)",
-    ),
-    arg("--json", help="handler options as a JSON object"),
+    _OPTION,
+    _JSON,
     _ROOM,
-    arg("--timeout", type=positive(float), metavar="S", help="cancel the run after S seconds"),
+    _TIMEOUT,
     arg("--repeat", type=positive(int), default=1, metavar="N", help="run N times"),
     cell=True,
 )
 def _run(ctx: Context, args: argparse.Namespace) -> ActionResult | list[ActionResult]:
-    options = {**pairs(args.option, literal=True), **json_object(args.json)}
+    entry = ctx.runtime.registry.find(args.action)  # None: execute_action says what is wrong
+    options = _options(args, [entry[0]] if entry else [], "%eliza run")
     text = _message(ctx, args.text)
-    timeout = args.timeout if args.timeout is not None else ctx.timeout
+    timeout = _timeout(ctx, args)
 
     def once() -> Coroutine[Any, Any, ActionResult]:
         return ctx.runtime.execute_action(
@@ -248,6 +310,121 @@ def _state(ctx: Context, args: argparse.Namespace) -> Any:
     return ctx.wait(ctx.runtime.compose_state(_message(ctx, args.text), room_id=args.room))
 
 
+_CHAIN_HELP = """\
+Which words name the steps:
+  %eliza chain A B some text       the leading words that name an action (a name or simile,
+                                   any case) are the steps; the other words are the text
+  %eliza chain A,B say hello       a comma list names the steps exactly: the rest is text
+  %eliza chain A B -- say hello    so do the words before --; every word after it is text
+  %%eliza chain A B                the line names the steps; the cell body is the text
+A failed step stops the chain and skips the steps after it, unless its action sets
+continue_on_error. The options go to every step."""
+
+
+@_command(
+    "chain",
+    "run actions as one chain (execute_actions): a card per step, and the steps a failure skipped",
+    arg(
+        "text",
+        nargs="*",
+        default=[],
+        metavar="ACTION [ACTION ...] [text]",
+        help="the steps' action names, then the message text (see below)",
+    ),
+    _OPTION,
+    _JSON,
+    _ROOM,
+    _TIMEOUT,
+    cell=True,
+    usage="%(prog)s ACTION [ACTION ...] [text ...] [--option KEY=VALUE] [--json JSON] "
+    "[--room ROOM] [--timeout S]",
+    epilog=_CHAIN_HELP,
+)
+def _chain(ctx: Context, args: argparse.Namespace) -> ChainResults:
+    registry = ctx.runtime.registry
+    names, words = _chain_steps(ctx, registry, args)
+    actions = [entry[0] for entry in map(registry.find, names) if entry is not None]
+    options = _options(args, actions, "%eliza chain")
+    coro = ctx.runtime.execute_actions(
+        names, _message(ctx, words), options, room_id=args.room, timeout=_timeout(ctx, args)
+    )
+    return ChainResults(ctx.wait(coro), [a.name for a in actions])
+
+
+def _chain_steps(
+    ctx: Context, registry: Registry, args: argparse.Namespace
+) -> tuple[list[str], list[str]]:
+    """The step names and the message words of ``%eliza chain`` (see ``_CHAIN_HELP``).
+
+    Raises:
+        UsageError: no step is named, or a word that must name an action does not.
+    """
+    # In the cell form the whole line names the steps, as if it ended in `--`.
+    dashes = len(args.text) if ctx.cell is not None and args.dashes is None else args.dashes
+    names, words, listed = split_chain(args.text, lambda w: registry.find(w) is not None, dashes)
+    if not names and (listed or not words):
+        raise UsageError("%eliza chain: name the actions to run: %eliza chain A B [text]")
+    if listed:
+        unknown = next((n for n in names if registry.find(n) is None), None)
+    else:
+        unknown = None if names else words[0]
+    if unknown is not None:
+        missing = ActionNotFoundError(unknown, registry.suggest(unknown), len(registry.actions))
+        raise UsageError(f"%eliza chain: {missing.message} See %eliza help chain")
+    return names, words
+
+
+class ChainResults(list["ActionResult"]):
+    """What ``%eliza chain`` returns: the results of the steps that ran (a list, so ``_[0]`` is
+    the first step's), shown as a card per step under a line naming the skipped steps."""
+
+    def __init__(self, results: Iterable[ActionResult] = (), steps: Sequence[str] = ()) -> None:
+        super().__init__(results)
+        #: The action names of every step of the chain, run or not.
+        self.steps = list(steps)
+
+    @property
+    def skipped(self) -> list[str]:
+        """The steps a failure kept from running."""
+        return self.steps[len(self) :]
+
+    def summary(self) -> str:
+        """One line: how many steps ran, and which were skipped after which failure."""
+        count = len(self.steps)
+        line = f"chain of {count} step{'' if count == 1 else 's'}: {len(self)} ran"
+        if self.skipped:
+            line += f"; skipped after {self[-1].action} failed: {', '.join(self.skipped)}"
+        return line
+
+    def _repr_html_(self) -> str:
+        cards = "".join(reprs.result_html(result) for result in self)
+        return f"<div><b>{escape(self.summary())}</b></div>{cards}"
+
+    def _repr_pretty_(self, p: Any, cycle: bool) -> None:
+        p.text("\n".join([self.summary(), *(f"  {i}. {r!r}" for i, r in enumerate(self, 1))]))
+
+
+@_command(
+    "prompt",
+    "the exact prompt the model would get for a message (secrets masked)",
+    arg("text", nargs="*", default=[]),
+    _ROOM,
+    cell=True,
+)
+def _prompt(ctx: Context, args: argparse.Namespace) -> PromptText:
+    coro = ctx.runtime.render_prompt(_message(ctx, args.text), room_id=args.room)
+    return PromptText(ctx.wait(coro))
+
+
+class PromptText(str):
+    """What ``%eliza prompt`` returns: a ``str`` shown as it is (no quotes, real line breaks)."""
+
+    __slots__ = ()
+
+    def _repr_pretty_(self, p: Any, cycle: bool) -> None:
+        p.text(str(self))
+
+
 # -- registering ------------------------------------------------------------------------
 @_command(
     "register",
@@ -289,9 +466,12 @@ def _new_plugin(ctx: Context, args: argparse.Namespace) -> Any:
 
 # -- looking ----------------------------------------------------------------------------
 def _components(kind: str) -> Callable[[Context, argparse.Namespace], pd.DataFrame]:
+    # The columns only other kinds fill (a provider's position) would be all nulls here.
+    others = [c for k, cs in frames.COMPONENT_KIND_COLUMNS.items() if k != kind for c in cs]
+
     def show(ctx: Context, args: argparse.Namespace) -> pd.DataFrame:
         frame = ctx.runtime.components_frame()
-        return frame[frame["kind"] == kind].reset_index(drop=True)
+        return frame[frame["kind"] == kind].drop(columns=others).reset_index(drop=True)
 
     return show
 

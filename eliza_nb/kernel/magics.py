@@ -7,6 +7,7 @@ only parses, checks and delegates: the subcommands live in ``eliza_nb.kernel.com
 
 from __future__ import annotations
 
+import re
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -121,18 +122,27 @@ def _complete(context: Any) -> SimpleMatcherResult:
     words, typed = _words_before_cursor(context.text_until_cursor.lstrip())
     if not words or words[0] not in ("%eliza", "%%eliza"):
         return {"completions": [], "suppress": False}
-    if len(words) == 1:
-        names = list(commands.COMMANDS)
-    elif len(words) == 2 and words[1] in ("run", "batch"):
-        names = get_runtime().registry.action_names()
-    elif len(words) == 2 and words[1] == "unregister":
-        names = list(get_runtime().registry.plugins)
-    elif len(words) == 2 and words[1] in ("debug", "help"):
-        names = list(commands.DEBUG_LEVELS if words[1] == "debug" else commands.COMMANDS)
-    else:
-        return {"completions": [], "suppress": False}
+    names = _candidates(words)
     found = [SimpleCompletion(n, type="eliza") for n in names if n.startswith(typed)]
     return {"completions": found, "suppress": bool(found), "matched_fragment": typed}
+
+
+def _candidates(words: list[str]) -> list[str]:
+    """What the next word of ``%eliza ...`` may be (``words``: those before it)."""
+    if len(words) == 1:
+        return list(commands.COMMANDS)
+    registry = get_runtime().registry
+    if words[1] == "chain" and all(registry.find(w) is not None for w in words[2:]):
+        return registry.action_names()  # the chain's steps go on until a word names none
+    if len(words) != 2:
+        return []
+    if words[1] in ("run", "batch"):
+        return registry.action_names()
+    if words[1] == "unregister":
+        return list(registry.plugins)
+    if words[1] in ("debug", "help"):
+        return list(commands.DEBUG_LEVELS if words[1] == "debug" else commands.COMMANDS)
+    return []
 
 
 # Plugin is a dataclass and State a pydantic model: their default reprs list every field.
@@ -151,6 +161,26 @@ def _pretty(fn: Callable[[Any], str]) -> Callable[[Any, Any, bool], None]:
 
 eliza_matcher: Any = context_matcher()(_complete)
 
+# `%eliza SUBCOMMAND words...?`: a line whose text ends in `?`.
+_QUESTION = re.compile(r"^(\s*)%eliza[ \t]+(\S+[ \t]+\S.*\?)[ \t]*$")
+
+
+def _keep_questions(lines: list[str]) -> list[str]:
+    """An input transform: ``%eliza send is it late?`` runs the magic with its text.
+
+    IPython reads a line that ends in ``?`` as a request for help on its last word (``pinfo
+    late``); a message is often a question. ``%eliza?`` and ``%eliza run?`` still ask for help.
+    """
+    return [_run_magic(line) for line in lines]
+
+
+def _run_magic(line: str) -> str:
+    match = _QUESTION.match(line.rstrip("\n"))
+    if match is None:
+        return line
+    indent, rest = match.groups()
+    return f"{indent}get_ipython().run_line_magic('eliza', {rest!r})\n"
+
 
 def load_extension(shell: Any) -> None:
     """``%load_ext eliza_nb``: patch the kernel loop, create the runtime, register the magic."""
@@ -164,6 +194,9 @@ def load_extension(shell: Any) -> None:
     matchers = shell.Completer.custom_matchers
     if eliza_matcher not in matchers:
         matchers.append(eliza_matcher)
+    transforms = shell.input_transformer_manager.line_transforms
+    if _keep_questions not in transforms:
+        transforms.append(_keep_questions)  # after cell_magic: a %%eliza cell is left alone
 
 
 def unload_extension(shell: Any) -> None:
@@ -180,6 +213,8 @@ def unload_extension(shell: Any) -> None:
             shell.configurables.remove(magics)
     if eliza_matcher in shell.Completer.custom_matchers:
         shell.Completer.custom_matchers.remove(eliza_matcher)
+    if _keep_questions in shell.input_transformer_manager.line_transforms:
+        shell.input_transformer_manager.line_transforms.remove(_keep_questions)
     plain = shell.display_formatter.formatters["text/plain"]
     for cls in _PLAIN_TEXT:
         plain.pop(cls, None)

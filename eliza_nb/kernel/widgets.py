@@ -1,5 +1,8 @@
 """Notebook widgets built from stock ipywidgets: an action runner and a live metrics dashboard.
 
+The action runner shows a form for an action with typed parameters (:class:`ParametersForm`)
+and a free-form options editor for the others.
+
 Both are testable without a browser: every button has a programmatic twin (``runner.run()``,
 ``runner.select("ACTION")``, ``dashboard.refresh()``), every composite offers ``on_*`` callbacks,
 and an exception (a handler's, or a callback's) is shown in the widget's output area as an error
@@ -10,6 +13,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import enum
+import json
 import math
 import time
 import traceback
@@ -21,14 +26,25 @@ from typing import TYPE_CHECKING, Any
 import ipywidgets as widgets
 
 from eliza_nb import frames, reprs
-from eliza_nb.errors import ElizaError
+from eliza_nb.errors import ElizaError, ValidationError
 from eliza_nb.kernel._args import parse_value
+from eliza_nb.parameters import ParameterField, describe_parameters, parameter_fields
 
 if TYPE_CHECKING:
+    from pydantic import BaseModel
+
+    from eliza_nb.plugin import Action
     from eliza_nb.runtime import AgentRuntime
     from eliza_nb.types import ActionResult
 
-__all__ = ["REDRAW_INTERVAL", "ActionRunner", "Dashboard", "OptionsEditor", "kernel_dashboard"]
+__all__ = [
+    "REDRAW_INTERVAL",
+    "ActionRunner",
+    "Dashboard",
+    "OptionsEditor",
+    "ParametersForm",
+    "kernel_dashboard",
+]
 
 #: Seconds between two redraws of a dashboard, at least.
 REDRAW_INTERVAL = 0.5
@@ -111,8 +127,134 @@ class OptionsEditor(widgets.VBox):  # type: ignore[misc]
         return {k.value.strip(): parse_value(v.value) for k, v, _ in pairs if k.value.strip()}
 
 
+class ParametersForm(widgets.VBox):  # type: ignore[misc]
+    """A form for an action's typed parameters (``Action.parameters``): one input per field.
+
+    A text box for ``str``, IntText / FloatText for numbers, a Checkbox for ``bool``, a
+    Dropdown for a ``Literal`` or an ``Enum``, a Textarea of JSON for anything else (lists,
+    dicts, models). Defaults are filled in, a required field's label ends in ``*``, and the
+    field's type and description are its tooltip. A required number starts at 0 and a
+    required choice with nothing chosen; a number or flag whose default is None gets a text
+    box, which can be left empty (the widgets for numbers always hold one).
+
+    Example (``Forecast`` as in :mod:`eliza_nb.parameters`):
+        >>> form = ParametersForm(Forecast)
+        >>> form.inputs["city"].value = "Oslo"
+        >>> form.value                               # the options to run with
+        {'city': 'Oslo', 'days': 3}
+    """
+
+    def __init__(self, model: type[BaseModel]) -> None:
+        self.model = model
+        self.fields = {field.name: field for field in parameter_fields(model)}
+        #: The input of each field, by field name.
+        self.inputs: dict[str, widgets.ValueWidget] = {
+            name: _input(field) for name, field in self.fields.items()
+        }
+        super().__init__(children=list(self.inputs.values()))
+
+    @property
+    def value(self) -> dict[str, Any]:
+        """The options the inputs give; an empty text box or Textarea, or a Dropdown with
+        nothing chosen, is left out (so the default applies, or pydantic says it is required).
+
+        Raises:
+            ValidationError: a JSON field holds text that is not JSON (the field is named).
+        """
+        read = ((name, _read(name, box)) for name, box in self.inputs.items())
+        return {name: value for name, value in read if value is not _EMPTY}
+
+    def close(self) -> None:
+        """Close the form and its inputs."""
+        for box in self.inputs.values():
+            box.close()
+        super().close()
+
+
+#: What an input that was left empty reads as (its field is left out of the options).
+_EMPTY: Any = object()
+
+
+def _input(field: ParameterField) -> widgets.ValueWidget:
+    """The input widget of one field, holding its default."""
+    hint = f"{field.type_label}{', required' if field.required else ''}"
+    common: dict[str, Any] = {
+        "description": f"{field.name}*" if field.required else field.name,
+        "tooltip": f"{hint}: {field.description}" if field.description else hint,
+        "style": {"description_width": "initial"},
+    }
+    kind, default = field.kind, field.default
+    if kind in ("integer", "number", "boolean") and default is None and not field.required:
+        kind = "text"  # empty: the default None applies; else pydantic converts the text
+    if kind == "integer":
+        return widgets.IntText(value=default if isinstance(default, int) else 0, **common)
+    if kind == "number":
+        number = isinstance(default, int | float)
+        return widgets.FloatText(value=default if number else 0.0, **common)
+    if kind == "boolean":
+        return widgets.Checkbox(value=bool(default), indent=False, **common)
+    if kind == "choice":
+        return _dropdown(field, common)
+    placeholder = field.description or field.type_label
+    if kind == "json":
+        return widgets.Textarea(value=_json_text(default), placeholder=placeholder, **common)
+    text = "" if default is None else str(default)
+    return widgets.Text(value=text, placeholder=placeholder, **common)
+
+
+def _dropdown(field: ParameterField, common: dict[str, Any]) -> widgets.Dropdown:
+    """The choices, the default chosen; nothing chosen for a required field without one."""
+    options = [(_label(choice), choice) for choice in field.choices]
+    if not field.required and field.default is None:
+        options.insert(0, ("(none)", None))
+    values = [value for _, value in options]
+    chosen = not field.required and field.default in values
+    return widgets.Dropdown(
+        options=options, index=values.index(field.default) if chosen else None, **common
+    )
+
+
+def _label(choice: Any) -> str:
+    return str(choice.value) if isinstance(choice, enum.Enum) else str(choice)
+
+
+def _json_text(default: Any) -> str:
+    """A default as the JSON text of its Textarea ("" when it is None or no JSON value)."""
+    if default is None:
+        return ""
+    from pydantic_core import to_jsonable_python
+
+    try:
+        return json.dumps(to_jsonable_python(default))
+    except (TypeError, ValueError):  # a default pydantic cannot serialize: leave it to the model
+        return ""
+
+
+def _read(name: str, box: widgets.ValueWidget) -> Any:
+    """The value of one input for the options (``_EMPTY`` to leave the field out)."""
+    value = box.value
+    if isinstance(box, widgets.Textarea):  # a JSON field
+        return _json_value(name, value) if value.strip() else _EMPTY
+    if isinstance(box, widgets.Text):
+        return value if value else _EMPTY
+    if isinstance(box, widgets.Dropdown):
+        return _EMPTY if value is None else value
+    return value
+
+
+def _json_value(name: str, text: str) -> Any:
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError) as exc:
+        raise ValidationError(f"parameter {name!r} must be JSON: {exc}", field=name) from None
+
+
 class ActionRunner(widgets.VBox):  # type: ignore[misc]
     """Pick an action, type a message, set options, Run: the result card and the last runs.
+
+    The options are a :class:`ParametersForm` (``runner.form``) for an action with typed
+    parameters, else the free-form :class:`OptionsEditor` (``runner.options``); the one shown
+    follows the selected action.
 
     Example:
         >>> runner = ActionRunner(runtime)            # or %eliza ui
@@ -128,6 +270,9 @@ class ActionRunner(widgets.VBox):  # type: ignore[misc]
         self.info = widgets.HTML()
         self.text = widgets.Textarea(placeholder="Message text", description="Message")
         self.options = OptionsEditor()
+        #: The form of the selected action's parameters (None for an untyped action).
+        self.form: ParametersForm | None = None
+        self.options_box = widgets.VBox([self.options])
         self.run_button = widgets.Button(description="Run", button_style="primary", icon="play")
         self.clear_button = widgets.Button(description="Clear")
         self.result = widgets.HTML()
@@ -139,7 +284,7 @@ class ActionRunner(widgets.VBox):  # type: ignore[misc]
                 self.action,
                 self.info,
                 self.text,
-                self.options,
+                self.options_box,
                 buttons,
                 self.result,
                 self.output,
@@ -158,7 +303,8 @@ class ActionRunner(widgets.VBox):  # type: ignore[misc]
         self._on_result.register(fn, remove)
 
     def on_error(self, fn: Callable[[BaseException], Any], remove: bool = False) -> None:
-        """Call ``fn(exception)`` when a run cannot start (no such action, bad options).
+        """Call ``fn(exception)`` when a run cannot start (no such action, a form's JSON field
+        that holds no JSON).
 
         A handler's own exception is not one: it comes back as a failed result (``on_result``).
         """
@@ -187,8 +333,9 @@ class ActionRunner(widgets.VBox):  # type: ignore[misc]
         Returns the result, or None when the run could not start (shown in the output area).
         """
         try:
+            options = self.form.value if self.form is not None else self.options.value
             coro = self.runtime.execute_action(
-                self.action.value or "", self.text.value or None, options=self.options.value
+                self.action.value or "", self.text.value or None, options=options
             )
             result = self.runtime.run_sync(coro, interruptible=True)
         except Exception as exc:
@@ -209,15 +356,30 @@ class ActionRunner(widgets.VBox):  # type: ignore[misc]
         self._on_result(result)
 
     def clear(self) -> None:
-        """Clear the text, options, result card and output area (the history stays)."""
+        """Clear the text, options (a form back to its defaults), result card and output area
+        (the history stays)."""
         self.text.value = ""
         self.options.clear()
+        if self.form is not None:
+            self._show_options(self.form.model, fresh=True)
         self.result.value = ""
         self.output.outputs = ()
 
     def _show_info(self) -> None:
         entry = self.runtime.registry.find(self.action.value) if self.action.value else None
-        self.info.value = reprs.action_info_html(entry[0] if entry else None)
+        action: Action | None = entry[0] if entry else None
+        model = action.parameters if action is not None else None
+        self.info.value = reprs.action_info_html(action, describe_parameters(model))
+        self._show_options(model)
+
+    def _show_options(self, model: type[BaseModel] | None, fresh: bool = False) -> None:
+        """Show the form of ``model`` (a new one if it changed, or ``fresh``), or the editor."""
+        if self.form is not None and self.form.model is model and not fresh:
+            return  # the same action again (a refresh): keep what was typed
+        if self.form is not None:
+            self.form.close()
+        self.form = ParametersForm(model) if model is not None else None
+        self.options_box.children = (self.form if self.form is not None else self.options,)
 
 
 class Dashboard(widgets.VBox):  # type: ignore[misc]
