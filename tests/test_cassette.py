@@ -21,7 +21,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from eliza_nb import AgentRuntime, ElizaError, ModelNotFoundError, ModelType, Plugin
+from eliza_nb import (
+    AgentRuntime,
+    ElizaError,
+    ModelNotFoundError,
+    ModelType,
+    Plugin,
+    ValidationError,
+)
 from eliza_nb.errors import Code
 from eliza_nb.plugins import _http
 from eliza_nb.testing import Cassette, DeterministicModel, create_test_runtime
@@ -105,6 +112,17 @@ async def test_the_registry_shows_the_cassette_and_is_restored_exactly(
         assert set(during[~during.serving].plugin) == {"deterministic-model"}
     assert rt.models_frame().equals(before)
     assert rt.models.source is None and repr(rt.models).count("deterministic-model") == 5
+
+
+async def test_only_one_source_sits_above_the_plugins(bare_rt: AgentRuntime, path: Path) -> None:
+    first = bare_rt.use_cassette(path, mode="record")
+    other = Cassette(path.with_name("other.json"), mode="record")
+    with pytest.raises(ValidationError, match="cassette already serves these models"):
+        bare_rt.models.interpose(other)
+    bare_rt.models.withdraw(other)  # not the interposed one: nothing changes
+    assert bare_rt.models.source is first
+    first.close()
+    assert bare_rt.models.source is None
 
 
 async def test_the_agent_loop_replays_offline_and_a_changed_message_is_a_miss(
