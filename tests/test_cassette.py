@@ -552,3 +552,20 @@ def test_a_plugin_model_call_is_recorded_through_use_model(path: Path) -> None:
     with rt.use_cassette(path):
         assert rt.run("ASK").text == "from the model"
     rt.close()
+
+
+async def test_a_trace_shows_the_cassette_answering(path: Path) -> None:
+    """Recording nests the model's span under the cassette's; a replay has the cassette's only."""
+    model = DeterministicModel(["hi"])
+    rt = await create_test_runtime(settings={"TRACING": True}, plugins=[model.plugin])
+    await record(rt, path, ("TEXT_SMALL", {"prompt": "x"}))
+    offline = await create_test_runtime(settings={"TRACING": True})
+    with offline.use_cassette(path):
+        await offline.use_model("TEXT_SMALL", prompt="x")
+    recorded, replayed = rt.traces_frame(), offline.traces_frame()
+    plugins = [a["plugin"] for a in recorded.attributes]
+    assert plugins == ["deterministic-model", "cassette"]
+    assert recorded.parent_id[0] == recorded.span_id[1]
+    assert [(a["plugin"], a["answer"]) for a in replayed.attributes] == [("cassette", "hi")]
+    await rt.aclose()
+    await offline.aclose()
