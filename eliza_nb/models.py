@@ -6,6 +6,12 @@ A plugin offers models as ``models={ModelType.TEXT_LARGE: handler, ...}``; a han
 ``await runtime.use_model(ModelType.TEXT_LARGE, prompt="...")`` calls the handler of the
 plugin with the highest ``priority`` (the first registered wins a tie).
 
+A :class:`ModelSource` (a cassette, :class:`eliza_nb.testing.Cassette`) may be *interposed*
+above every plugin for a while: it then serves every type a plugin serves, and the types it
+holds on its own (a replayed cassette needs no model plugin), and it decides per call whether
+to answer itself or to ask the entry below it. The table of plugins is never changed, so
+withdrawing the source restores the registry exactly.
+
 Example:
     >>> from eliza_nb import AgentRuntime, ModelType, Plugin
     >>> upper = lambda rt, params: params["prompt"].upper()
@@ -21,7 +27,7 @@ from __future__ import annotations
 import inspect
 import itertools
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Protocol
@@ -47,6 +53,7 @@ __all__ = [
     "ModelHandler",
     "ModelRegistry",
     "ModelRuntime",
+    "ModelSource",
     "ModelType",
     "call_model",
     "embed_memory",
@@ -143,6 +150,38 @@ class ModelEntry:
     order: int
 
 
+class ModelSource(Protocol):
+    """What :meth:`ModelRegistry.interpose` puts above every plugin (a cassette).
+
+    It serves every model type some plugin serves, and the ones it ``holds`` without any;
+    ``answer`` gets the entry that would have served the call without it (None if no plugin
+    serves that type), to call it or not.
+    """
+
+    @property
+    def name(self) -> str:
+        """Shown as the serving plugin (``models_frame``, error messages)."""
+        ...
+
+    def holds(self, model_type: str) -> bool:
+        """True if it serves ``model_type`` even when no plugin does."""
+        ...
+
+    def held_types(self) -> Iterable[str]:
+        """The model types it ``holds``."""
+        ...
+
+    async def answer(
+        self,
+        runtime: PluginRuntime,
+        model_type: str,
+        params: dict[str, Any],
+        below: ModelEntry | None,
+    ) -> Any:
+        """Answer one call (``below`` is the entry that serves it without this source)."""
+        ...
+
+
 class ModelRegistry:
     """Which plugin serves which model type; ``runtime.models``."""
 
@@ -150,6 +189,7 @@ class ModelRegistry:
         # Per model type, the highest priority first; the first registered wins a tie.
         self._entries: HandlerTable[ModelEntry] = HandlerTable(_plugin, _rank)
         self._order = itertools.count()
+        self._source: ModelSource | None = None
 
     def add(self, model_type: str, handler: ModelHandler, plugin: str, priority: int = 0) -> None:
         """Offer ``handler`` for ``model_type`` on behalf of ``plugin`` (replacing its own)."""
@@ -166,19 +206,43 @@ class ModelRegistry:
         """Withdraw every model a plugin offered."""
         self._entries.remove_owner(name)
 
+    @property
+    def source(self) -> ModelSource | None:
+        """The interposed source (a cassette), or None."""
+        return self._source
+
+    def interpose(self, source: ModelSource) -> None:
+        """Put ``source`` above every plugin until :meth:`withdraw`.
+
+        Raises:
+            ValidationError: another source is interposed already.
+        """
+        if self._source is not None and self._source is not source:
+            raise ValidationError(
+                f"{self._source.name} already serves these models; withdraw it first",
+                field="source",
+            )
+        self._source = source
+
+    def withdraw(self, source: ModelSource) -> None:
+        """Remove ``source`` if it is the interposed one (the plugins serve again)."""
+        if self._source is source:
+            self._source = None
+
     def resolve(self, model_type: str) -> ModelEntry | None:
         """The entry that serves ``model_type`` (highest priority), or None.
 
         Raises:
             ValidationError: ``model_type`` is not a name.
         """
-        exact = self._entries.get(model_type) if isinstance(model_type, str) else None
-        entries = exact or self._entries.get(model_key(model_type))
-        return entries[0] if entries else None
+        exact = self._entries.get(model_type) if isinstance(model_type, str) else ()
+        return self._serving(model_type if exact else model_key(model_type))
 
     def has(self, model_type: str) -> bool:
-        """True if some plugin serves ``model_type``."""
-        return model_type in self._entries
+        """True if some plugin (or the interposed source) serves ``model_type``."""
+        if model_type in self._entries:
+            return True
+        return self._source is not None and self._source.holds(model_type)
 
     def text_model(self, *, small: bool = False) -> ModelEntry | None:
         """The model the agent loop asks: TEXT_LARGE if served, else TEXT_SMALL, else None.
@@ -186,29 +250,43 @@ class ModelRegistry:
         ``small=True`` prefers TEXT_SMALL (the should-respond step's choice, as in elizaOS).
         """
         for key in reversed(TEXT_MODELS) if small else TEXT_MODELS:
-            entries = self._entries.get(key)
-            if entries:
-                return entries[0]
+            entry = self._serving(key)
+            if entry is not None:
+                return entry
         return None
 
     def types(self) -> list[str]:
         """Every served model type, sorted."""
-        return [key for key, _ in self._entries.items()]
+        keys = [key for key, _ in self._entries.items()]
+        if self._source is None:
+            return keys
+        return sorted({*keys, *self._source.held_types()})
+
+    def _serving(self, key: str) -> ModelEntry | None:
+        """The entry ``use_model`` calls for a canonical ``key``: the source's, if interposed."""
+        entries = self._entries.get(key)
+        top = entries[0] if entries else None
+        source = self._source
+        if source is None or (top is None and not source.holds(key)):
+            return top
+        return _interposed(source, key, top)
 
     def frame(self) -> pd.DataFrame:
         """One row per offered handler: ``model_type, plugin, priority, handler, serving``.
 
-        ``serving`` is True for the handler ``use_model`` calls.
+        ``serving`` is True for the handler ``use_model`` calls (an interposed source's row
+        comes first).
         """
-        rows = [
-            (e.model_type, e.plugin, e.priority, _handler_name(e.handler), i == 0)
-            for _, entries in self._entries.items()
-            for i, e in enumerate(entries)
-        ]
+        rows = []
+        for key in self.types():
+            serving = self._serving(key)
+            for i, e in enumerate([serving, *self._entries.get(key)]):
+                if e is not None and (i == 0 or e is not serving):
+                    rows.append((key, e.plugin, e.priority, _handler_name(e.handler), i == 0))
         return table(rows, MODEL_COLUMNS)
 
     def __repr__(self) -> str:
-        served = ", ".join(f"{k}={v[0].plugin}" for k, v in self._entries.items())
+        served = ", ".join(f"{k}={e.plugin}" for k in self.types() if (e := self._serving(k)))
         return f"ModelRegistry({served or 'empty'})"
 
 
@@ -231,6 +309,17 @@ def _rank(entry: ModelEntry) -> tuple[int, int]:
 
 def _handler_name(handler: ModelHandler) -> str:
     return str(getattr(handler, "__qualname__", None) or repr(handler))
+
+
+def _interposed(source: ModelSource, key: str, below: ModelEntry | None) -> ModelEntry:
+    """An entry whose handler lets ``source`` answer, knowing what ``below`` would have done."""
+
+    async def handler(runtime: PluginRuntime, params: dict[str, Any]) -> Any:
+        return await source.answer(runtime, key, params, below)
+
+    handler.__qualname__ = f"{type(source).__name__}.answer"
+    priority = below.priority if below is not None else 0
+    return ModelEntry(key, handler, source.name, priority, -1)
 
 
 async def call_model(runtime: PluginRuntime, entry: ModelEntry, params: dict[str, Any]) -> Any:

@@ -47,6 +47,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from eliza_nb.store.base import TimeBound
+    from eliza_nb.testing.cassette import Cassette
     from eliza_nb.traces import Trace
 
 __all__ = ["LOCAL_PLUGIN", "AgentRuntime"]
@@ -383,6 +384,24 @@ class AgentRuntime:
                 f"model handler must be callable, got {shown(handler)}", field="handler"
             )
         self.models.add(model_type, handler, plugin, priority)
+
+    def use_cassette(
+        self, path: str | Path, mode: str = "replay", *, allow_repeats: bool = True
+    ) -> Cassette:
+        """Replay (or record) this runtime's model calls and eliza_nb's HTTP calls in ``path``.
+
+        ``mode``: ``"replay"`` answers from the file with no model plugin (an unrecorded call
+        raises code ``CASSETTE_MISS``), ``"record"`` records anew, ``"auto"`` replays what is
+        there and records the rest. Returns the started :class:`eliza_nb.testing.Cassette`:
+        ``with rt.use_cassette("c.json"): ...``, or keep it and call ``close()``.
+
+        Raises:
+            ElizaError: ``CASSETTE_ERROR``: the file cannot be read or written, or a cassette
+                is in use already.
+        """
+        from eliza_nb.testing.cassette import Cassette  # the testing kit imports this module
+
+        return Cassette(path, mode, allow_repeats=allow_repeats).start(self)
 
     def models_frame(self) -> pd.DataFrame:
         """One row per model handler: ``model_type, plugin, priority, handler, serving``."""

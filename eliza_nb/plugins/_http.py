@@ -2,6 +2,13 @@
 
 Blocking on purpose (``urllib``): the plugin runs it in a worker thread, which keeps the
 package free of an HTTP client dependency.
+
+Every request goes through :func:`http_request`, and so through one hook: while a
+:data:`Transport` is installed (:func:`swap_transport`; a cassette does it for its duration)
+each request is handed to it with the function that would send it, to send, record or answer
+from a recording. Without one, a request costs one check of a module global. The transport is
+process-wide on purpose: requests run in worker threads, and a notebook starts a cassette in
+one cell and stops it in another, which a context variable would not survive.
 """
 
 from __future__ import annotations
@@ -32,11 +39,14 @@ __all__ = [
     "API_SERVER_ERROR",
     "API_TIMEOUT",
     "API_UNAUTHORIZED",
+    "HttpCall",
     "RawResponse",
+    "Transport",
     "check_status",
     "http_get",
     "http_request",
     "parse_json",
+    "swap_transport",
 ]
 
 # The error codes of the HTTP plugins, named once (the http_api docstring says when each is
@@ -69,6 +79,33 @@ class RawResponse:
     body: bytes
 
 
+@dataclass(frozen=True, slots=True)
+class HttpCall:
+    """One request as a :data:`Transport` sees it."""
+
+    method: str
+    url: str
+    headers: Mapping[str, str]
+    body: bytes | None
+    timeout: float
+
+
+Transport = Callable[[HttpCall, Callable[[], RawResponse]], RawResponse]
+"""``transport(call, send)``: answer ``call``, by calling ``send()`` or otherwise."""
+
+_transport: Transport | None = None
+
+
+def swap_transport(transport: Transport | None) -> Transport | None:
+    """Install ``transport`` for every request of :func:`http_request` (None: send directly).
+
+    Returns the transport it replaces, for the caller to put back.
+    """
+    global _transport
+    previous, _transport = _transport, transport
+    return previous
+
+
 def http_get(url: str, headers: Mapping[str, str], timeout: float) -> RawResponse:
     """GET ``url`` (blocking; run it in a thread). Error statuses come back as responses.
 
@@ -92,9 +129,28 @@ def http_request(
 
     Error statuses come back as responses; a timeout or a connection failure raises the
     ``ApiError`` its factory makes (by default ``API_TIMEOUT`` / ``API_CONNECTION_ERROR``).
+    An installed :data:`Transport` (a cassette) may answer instead.
     """
     on_timeout = timeout_error or _timeout
     on_unreachable = unreachable_error or _unreachable
+    transport = _transport
+    if transport is None:
+        return _send(method, url, headers, timeout, body, on_timeout, on_unreachable)
+    call = HttpCall(method, url, headers, body, timeout)
+    return transport(
+        call, lambda: _send(method, url, headers, timeout, body, on_timeout, on_unreachable)
+    )
+
+
+def _send(
+    method: str,
+    url: str,
+    headers: Mapping[str, str],
+    timeout: float,
+    body: bytes | None,
+    on_timeout: Callable[[str, float], ApiError],
+    on_unreachable: Callable[[str, object], ApiError],
+) -> RawResponse:
     request = urllib.request.Request(url, data=body, headers=dict(headers), method=method)
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:

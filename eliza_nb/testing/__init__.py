@@ -15,10 +15,12 @@ from typing import Any
 
 from eliza_nb.plugin import Plugin
 from eliza_nb.runtime import AgentRuntime
+from eliza_nb.testing.cassette import Cassette
 from eliza_nb.testing.models import DeterministicModel, hash_embedding
 from eliza_nb.types import Content, Memory
 
 __all__ = [
+    "Cassette",
     "DeterministicModel",
     "create_mock_memory",
     "create_mock_runtime",
