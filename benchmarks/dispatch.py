@@ -89,7 +89,7 @@ def main() -> None:
     print(f"await execute_action('NOOP', 'x') median {run / 1000:7.3f} us   (target <= 2 us)")
     print(f"ratio execute_action / bare await       {run / bare:8.1f} x    (target <= 20x)")
     off, on = asyncio.run(tracing_cost())
-    print(f"execute_action traced / untraced        {on / off:8.2f} x    (on by default if <= 1.3x)")
+    print(f"execute_action traced / untraced        {on / off:8.2f} x    (default on if <= 1.3x)")
     print(f"  ({off / 1000:.2f} us untraced, {on / 1000:.2f} us traced)")
     imported, elapsed, per_record = records_cost()
     print(f"metrics_frame() of 1,000,000 records    {elapsed:8.3f} s    (target <= 0.5 s)")
