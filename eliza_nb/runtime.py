@@ -517,7 +517,8 @@ class AgentRuntime:
 
     def components_frame(self) -> pd.DataFrame:
         """One row per registered action, provider, evaluator, service, model and event handler
-        list (``kind`` says which)."""
+        list (``kind`` says which): ``plugin, kind, name, description, similes, parameters``
+        (an action's typed parameters), ``position, dynamic, private`` (a provider's)."""
         return self.reports.components_frame()
 
     def metrics_summary(
