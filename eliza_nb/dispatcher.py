@@ -182,10 +182,9 @@ class Dispatcher:
     def not_found(self, name: str, message: Memory) -> ActionResult:
         """A recorded ``ACTION_NOT_FOUND`` failure for a message that names an unknown action."""
         result = ActionResult(self.recorder.new_run_id(), name, "", False, started=_now())
+        missing = ActionNotFoundError(name, self.registry.suggest(name), len(self.registry.actions))
         info = ErrorInfo(
-            code=Code.ACTION_NOT_FOUND,
-            message=f"No action named {name!r}",
-            error_type="ActionNotFoundError",
+            code=Code.ACTION_NOT_FOUND, message=missing.message, error_type="ActionNotFoundError"
         )
         return self._finish(result, message, info, 0.0)
 

@@ -104,7 +104,7 @@ def parameter_fields(model: type[BaseModel]) -> list[ParameterField]:
     fields = []
     for name, info in model.model_fields.items():
         kind, choices = _kind(info.annotation)
-        default = None if info.is_required() else info.get_default(call_default_factory=True)
+        default = None if info.is_required() else _default(info)
         fields.append(
             ParameterField(
                 name=name,
@@ -117,6 +117,15 @@ def parameter_fields(model: type[BaseModel]) -> list[ParameterField]:
             )
         )
     return fields
+
+
+def _default(info: Any) -> Any:
+    """A field's default; a ``default_factory`` that fails is shown, not raised: a listing
+    must not break on a model the handler has not even run with."""
+    try:
+        return info.get_default(call_default_factory=True)
+    except Exception as exc:
+        return f"<default_factory failed: {type(exc).__name__}>"
 
 
 def describe_parameters(model: type[BaseModel] | None) -> str:

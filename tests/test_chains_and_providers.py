@@ -405,3 +405,19 @@ def test_a_chain_runs_up_to_its_first_intolerable_failure(
         assert [r.success for r in results] == [ok for ok, _ in outcomes[:ran]]
     finally:
         rt.close()
+
+
+async def test_an_unknown_step_suggests_the_closest_names(chain_runtime: AgentRuntime) -> None:
+    (result,) = await chain_runtime.execute_actions(["SECND"], "go")
+    assert result.error is not None
+    assert result.error.message == "No action named 'SECND'. Did you mean: SECOND?"
+
+
+def test_a_failing_default_factory_is_shown_not_raised() -> None:
+    def broken() -> int:
+        raise RuntimeError("no default today")
+
+    class Odd(BaseModel):
+        n: int = Field(default_factory=broken)
+
+    assert describe_parameters(Odd) == "n: int = '<default_factory failed: RuntimeError>'"
