@@ -171,6 +171,10 @@ class ModelSource(Protocol):
         """The model types it ``holds``."""
         ...
 
+    def close(self) -> None:
+        """Stop serving (the runtime closes its source when it closes)."""
+        ...
+
     async def answer(
         self,
         runtime: PluginRuntime,

@@ -70,6 +70,10 @@ class Result(Protocol):
     @property
     def data(self) -> Any: ...
     @property
+    def values(self) -> dict[str, Any]: ...
+    @property
+    def trace_id(self) -> str | None: ...
+    @property
     def responses(self) -> Sequence[_Said]: ...
     @property
     def error(self) -> _Error | None: ...
@@ -169,6 +173,8 @@ def result_html(result: Result) -> str:
     ]
     if result.text is not None:
         parts.append(_row("text", result.text))
+    if result.values:
+        parts.append(_row("values", result.values))
     if result.data is not None:
         parts.append(_row("data", result.data))
     if result.responses:
@@ -176,6 +182,9 @@ def result_html(result: Result) -> str:
         parts.append(f"<div><b>responses</b><ul style='margin:2px 0'>{items}</ul></div>")
     if result.error is not None:
         parts.append(_lines(f"error {result.error.code}", result.error.message))
+    if result.trace_id is not None:  # the way to its timeline, in the words a cell takes
+        trace = escape(result.trace_id)
+        parts.append(f"<div><small>trace <code>%eliza trace {trace}</code></small></div>")
     return _CARD.format("".join(parts))
 
 

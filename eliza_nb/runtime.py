@@ -250,6 +250,17 @@ class AgentRuntime:
 
         return await run_batch(self, action, inputs, **kwargs)
 
+    async def run_messages(self, inputs: Any, **kwargs: Any) -> pd.DataFrame:
+        """Send many messages through ``process_message`` (each in its own room): one row
+        each, ``index, text, actions, reply, responses, success, error_code, trace_id``.
+
+        Under a cassette the frame is the same on every run: keep it as a regression baseline
+        with ``check_baseline``. See :func:`eliza_nb.conversations.run_messages`.
+        """
+        from eliza_nb.conversations import run_messages
+
+        return await run_messages(self, inputs, **kwargs)
+
     # -- messages -----------------------------------------------------------------------
     def to_memory(
         self, message: Any, *, room_id: str | None = None, user_id: str = "user"
@@ -581,6 +592,9 @@ class AgentRuntime:
         """
         if self.registry.closed:
             return
+        source = self.models.source
+        if source is not None:  # a cassette: it also holds the process's HTTP hook
+            source.close()
         await self.host.unload_all()
         self.metrics.close()  # the last run records, then the session's end
         self.store.close()

@@ -425,6 +425,38 @@ class PromptText(str):
         p.text(str(self))
 
 
+# -- traces and cassettes ---------------------------------------------------------------
+@_command(
+    "trace",
+    "the timeline of a run trace: the newest (last) or the one whose id is given",
+    arg("trace_id", nargs="?", default="last", metavar="last|TRACE_ID"),
+)
+def _trace(ctx: Context, args: argparse.Namespace) -> Any:
+    return ctx.runtime.trace(args.trace_id)
+
+
+@_command(
+    "cassette",
+    "record or replay the model (and HTTP) calls in a cassette file; off stops it",
+    arg("mode", choices=["record", "replay", "auto", "off"]),
+    arg("path", nargs="?", help="the cassette file (JSON); not for off"),
+)
+def _cassette(ctx: Context, args: argparse.Namespace) -> Any:
+    from eliza_nb.testing.cassette import Cassette
+
+    active = Cassette.active(ctx.runtime)
+    if args.mode == "off":
+        if active is None:
+            raise UsageError("%eliza cassette off: no cassette is in use")
+        active.close()
+        return None
+    if args.path is None:
+        raise UsageError(f"%eliza cassette {args.mode}: give the cassette file, e.g. calls.json")
+    if active is not None:
+        active.close()  # one at a time: the new one replaces it
+    return ctx.runtime.use_cassette(args.path, args.mode)
+
+
 # -- registering ------------------------------------------------------------------------
 @_command(
     "register",

@@ -37,7 +37,7 @@ def get_runtime() -> AgentRuntime:
 def _ensure_runtime(use_env: bool) -> AgentRuntime:
     global _runtime
     if _runtime is None or _runtime.closed:
-        _runtime = AgentRuntime(use_env=use_env)
+        _runtime = _kernel_runtime(use_env)
     return _runtime
 
 
@@ -45,8 +45,17 @@ def _replace_runtime(use_env: bool) -> AgentRuntime:
     global _runtime
     if _runtime is not None:
         _runtime.close()
-    _runtime = AgentRuntime(use_env=use_env)
+    _runtime = _kernel_runtime(use_env)
     return _runtime
+
+
+def _kernel_runtime(use_env: bool) -> AgentRuntime:
+    """A runtime for the kernel: it traces every run unless the TRACING setting says no
+    (a notebook is where traces are looked at; a script pays for them only when it asks)."""
+    runtime = AgentRuntime(use_env=use_env)
+    if runtime.get_setting("TRACING") in (None, ""):
+        runtime.tracer.enabled = True
+    return runtime
 
 
 @magics_class
