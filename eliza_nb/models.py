@@ -323,7 +323,7 @@ def _interposed(source: ModelSource, key: str, below: ModelEntry | None) -> Mode
 
     handler.__qualname__ = f"{type(source).__name__}.answer"
     priority = below.priority if below is not None else 0
-    return ModelEntry(key, handler, source.name, priority, -1)
+    return ModelEntry(model_key(key), handler, source.name, priority, -1)  # a str, not an enum
 
 
 async def call_model(runtime: PluginRuntime, entry: ModelEntry, params: dict[str, Any]) -> Any:
