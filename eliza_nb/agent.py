@@ -367,7 +367,7 @@ async def _decide(
         with loop.tracer.span("parse", "decision", answer=answer) as span:
             decision = _stage_now(Code.PARSE_ERROR, parse_decision, answer)
             if span is not None:
-                span.set(actions=decision.actions, providers=decision.providers)
+                span.set(decision=_shown_decision(decision))
     except _StageError as exc:
         info = _failure(entry, exc, limit, answer)
         return _record(loop, step, msg, t0, None, info), None, state
@@ -411,6 +411,16 @@ def _verdict(answer: Any) -> str:
     if verdict is None:
         raise DecisionParseError(f"no RESPOND, IGNORE or STOP in {shown(answer, 120)}")
     return verdict
+
+
+def _shown_decision(decision: Decision) -> dict[str, Any]:
+    """What a parse span shows of the decision."""
+    return {
+        "thought": decision.thought,
+        "text": decision.text,
+        "actions": list(decision.actions),
+        "providers": list(decision.providers),
+    }
 
 
 def _params(loop: Loop, state: State, msg: Memory, prompt: str) -> dict[str, Any]:

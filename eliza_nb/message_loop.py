@@ -294,7 +294,9 @@ class MessageLoop:
         """
         msg = self.to_memory(message, room_id=room_id)
         text = msg.content.text
-        with self.tracer.span("message", msg.room_id, user_id=msg.user_id, text=text) as span:
+        name = text if len(text) <= 40 else text[:39] + "…"
+        attributes = {"room_id": msg.room_id, "user_id": msg.user_id, "text": text}
+        with self.tracer.span("message", name, **attributes) as span:
             results = await self._process(msg)
             if span is not None:
                 for result in results:

@@ -189,17 +189,22 @@ def _bar(depth: int, span: SpanRow, start: float, total: float) -> str:
 
 
 def _details(depth: int, span: SpanRow) -> str:
+    """One fold-out per span, its summary naming what is inside (prompt, answer, result...)."""
     attributes = attributes_of(span)
     shown = [(k, attributes[k]) for k in _SHOWN if attributes.get(k) not in (None, "", {}, [])]
     if not shown:
         return ""
-    parts = "".join(
-        f"<details style='margin-left:{depth * 14 + 14}px'><summary>{escape(k)}</summary>"
-        f"<pre style='white-space:pre-wrap;max-height:20em;overflow:auto;background:#fafafa;"
-        f"padding:4px'>{escape(_text(v))}</pre></details>"
+    sections = "".join(
+        f"<div style='margin-top:4px'><b>{escape(k)}</b><pre style='white-space:pre-wrap;"
+        f"max-height:20em;overflow:auto;background:#fafafa;padding:4px;margin:2px 0'>"
+        f"{escape(_text(v))}</pre></div>"
         for k, v in shown
     )
-    return parts
+    summary = " · ".join(escape(k) for k, _ in shown)
+    return (
+        f"<details style='margin:0 0 2px {depth * 14 + 14}px;color:#555'>"
+        f"<summary style='font-size:12px'>{summary}</summary>{sections}</details>"
+    )
 
 
 def _text(value: Any) -> str:

@@ -45,7 +45,7 @@ def test_spans_keep_their_tree_times_and_status(exported: Any) -> None:
     rt.run_sync(rt.process_message("greet me"))
     rt.run("BOOM")
     spans = {s.name: s for s in exporter.get_finished_spans()}
-    root = spans["message default"]
+    root = spans["message greet me"]
     assert root.parent is None
     action = spans["action GREET"]
     chain = spans["chain GREET"]

@@ -216,7 +216,8 @@ async def test_the_timeline_shows_every_span_and_the_failures_in_red(traced: Age
     for name in ("compose_state", "TIME", "TEXT_LARGE", "BOOM", "reflect".upper()):
         assert name in html, name
     assert "#e45756" in html and "HANDLER_ERROR" in html
-    assert "<summary>prompt</summary>" in html and "<summary>answer</summary>" in html
+    assert ">prompt</summary>" in html and "answer · decision</summary>" in html
+    assert "<b>prompt</b><pre" in html
     assert repr(traced.trace(results[0].trace_id)).startswith("Trace(")
 
 
