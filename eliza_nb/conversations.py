@@ -28,7 +28,7 @@ import asyncio
 from typing import TYPE_CHECKING, Any, Protocol
 
 from eliza_nb._tables import table
-from eliza_nb.batch import BatchInputs
+from eliza_nb.batch_inputs import BatchInputs
 from eliza_nb.errors import ValidationError
 from eliza_nb.types import ActionResult
 

@@ -45,7 +45,6 @@ from typing import TYPE_CHECKING, Any
 
 from eliza_nb._checks import shown
 from eliza_nb.batch import (
-    BatchInputs,
     BatchRows,
     NoBar,
     RunControl,
@@ -54,6 +53,7 @@ from eliza_nb.batch import (
     run_rows,
     to_frame,
 )
+from eliza_nb.batch_inputs import BatchInputs
 from eliza_nb.character import Character
 from eliza_nb.errors import ElizaError, PluginError, ValidationError
 from eliza_nb.plugin import Plugin
