@@ -160,8 +160,8 @@ _SHOWN = ("prompt", "answer", "options", "result", "text", "params", "decision",
 def _ms(value: float) -> str:
     """Milliseconds for people: 2-3 significant digits."""
     if value >= 100:
-        return f"{value:,.0f} ms"
-    return f"{value:.3g} ms" if value >= 0.01 else "<0.01 ms"
+        return f"{value:.0f} ms"
+    return f"{value:.3g} ms" if value >= 0.001 else f"{value * 1000:.3g} µs"
 
 
 def _bar(depth: int, span: SpanRow, start: float, total: float) -> str:
