@@ -29,16 +29,14 @@ model's own code, ``TIMEOUT``), ``PARSE_ERROR``; an action's failure keeps its c
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
-import re
 import time
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 from eliza_nb import prompts
 from eliza_nb._checks import shown
+from eliza_nb.decisions import Decision, DecisionParseError, parse_decision
 from eliza_nb.errors import Code, ElizaError, ModelNotFoundError
 from eliza_nb.handler_output import error_info
 from eliza_nb.models import ModelEntry, call_model
@@ -103,22 +101,6 @@ class Loop(PromptContext, Protocol):
 
 DEFAULT_MODEL_TIMEOUT = 120.0
 _PSEUDO = frozenset({"REPLY", "NONE", "IGNORE"})
-_KEYS = frozenset({"text", "actions", "action"})
-_DECODER = json.JSONDecoder()
-
-
-@dataclass(frozen=True, slots=True)
-class Decision:
-    """What the model decided: its reasoning, what to say, which actions and providers."""
-
-    thought: str = ""
-    text: str = ""
-    actions: tuple[str, ...] = ()
-    providers: tuple[str, ...] = ()
-
-
-class DecisionParseError(ValueError):
-    """The model's answer is neither the XML answer format nor the JSON one."""
 
 
 class _StageError(Exception):
@@ -128,73 +110,6 @@ class _StageError(Exception):
         super().__init__(code)
         self.code = code
         self.__cause__ = cause
-
-
-# -- parsing ----------------------------------------------------------------------------
-def parse_decision(answer: Any) -> Decision:
-    """Read a model's answer as a :class:`Decision`: the XML answer, else a JSON object.
-
-    Tolerated as well: the JSON object inside prose or a code fence, ``"action"`` (one name,
-    or names separated by commas) instead of ``"actions"``, and a dict (from an object model).
-
-    Raises:
-        DecisionParseError: the answer is empty, holds neither format, or a field has the
-            wrong type.
-    """
-    if isinstance(answer, Decision):
-        return answer
-    if isinstance(answer, Mapping):
-        return _from_mapping(answer)
-    if not isinstance(answer, str):
-        raise DecisionParseError(f"expected text or a dict, got {type(answer).__name__}")
-    text = answer.strip()
-    if not text:
-        raise DecisionParseError("the answer is empty")
-    parsed = prompts.parse_key_value_xml(text)
-    if parsed is not None and parsed.keys() & _KEYS:
-        return _from_mapping(parsed)
-    found = _first_object(text)
-    if found is not None:
-        return _from_mapping(found)
-    raise DecisionParseError("no <response> block and no JSON object with 'text' or 'actions'")
-
-
-def _first_object(text: str) -> dict[str, Any] | None:
-    for match in re.finditer(r"\{", text):
-        try:
-            obj, _ = _DECODER.raw_decode(text, match.start())
-        except ValueError:
-            continue
-        if isinstance(obj, dict) and obj.keys() & _KEYS:
-            return obj
-    return None
-
-
-def _from_mapping(data: Mapping[str, Any]) -> Decision:
-    if not data.keys() & _KEYS:
-        raise DecisionParseError("the answer has neither 'text' nor 'actions'")
-    text, thought = data.get("text"), data.get("thought")
-    for name, value in (("text", text), ("thought", thought)):
-        if value is not None and not isinstance(value, str):
-            raise DecisionParseError(f"'{name}' must be a string, got {type(value).__name__}")
-    names = _names(data.get("actions", data.get("action")), "actions")
-    return Decision(thought or "", text or "", names, _names(data.get("providers"), "providers"))
-
-
-def _names(value: Any, key: str) -> tuple[str, ...]:
-    if value is None:
-        return ()
-    items = value.split(",") if isinstance(value, str) else value
-    if not isinstance(items, list | tuple):
-        raise DecisionParseError(f"'{key}' must be a list of names, got {type(value).__name__}")
-    out: dict[str, str] = {}
-    for item in items:
-        name = item.get("name") if isinstance(item, Mapping) else item
-        if not isinstance(name, str):
-            raise DecisionParseError(f"'{key}' must hold names, got {item!r}")
-        if name.strip():
-            out.setdefault(name.strip().upper(), name.strip())
-    return tuple(out.values())
 
 
 # -- prompt -----------------------------------------------------------------------------
