@@ -55,7 +55,7 @@ def failed_result() -> ActionResult:
 
 def test_result_card_shows_action_badge_text_responses_and_duration() -> None:
     html = ok_result()._repr_html_()
-    assert "ECHO" in html and "success" in html and "12.35 ms" in html and "run 7" in html
+    assert "ECHO" in html and "success" in html and "12.3 ms" in html and "run 7" in html
     assert html.count(ESCAPED) == 2  # the text and the response
     assert "<script>" not in html
 
