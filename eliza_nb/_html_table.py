@@ -25,7 +25,7 @@ __all__ = ["Column", "frame_table", "table_html"]
 
 _TABLE = (
     "<table class='eliza-table' style='border-collapse:collapse;font-family:sans-serif;"
-    "font-size:13px;font-variant-numeric:tabular-nums;margin:4px 0'>{}</table>"
+    "font-size:13px;line-height:1.4;font-variant-numeric:tabular-nums;margin:4px 0'>{}</table>"
 )
 _CELL = "padding:3px 10px;text-align:{};border-bottom:1px solid {};vertical-align:top;{}"
 _HEAD = "white-space:nowrap;font-weight:600;background:#f5f5f5"

@@ -69,12 +69,14 @@ def handler_frames(text: str) -> str:
 
 
 _FAILURE = (
-    "<div class='eliza-failure' style='font-family:sans-serif;font-size:13px;margin:4px 0'>"
+    "<div class='eliza-failure' style='font-family:sans-serif;font-size:13px;line-height:1.45;"
+    "margin:4px 0'>"
     "<div style='color:#c62828'><b>{code}</b> {message}</div>{details}</div>"
 )
 _DETAILS = (
     "<details><summary style='cursor:pointer;font-size:12px;color:#555'>traceback</summary>"
-    "<pre style='font-size:12px;background:#fdf0f0;padding:6px 8px;margin:2px 0;"
+    "<pre style='font-family:monospace;font-size:12px;line-height:1.35;background:#fdf0f0;"
+    "padding:6px 8px;margin:2px 0;"
     "white-space:pre-wrap;overflow-x:auto'>{}</pre></details>"
 )
 

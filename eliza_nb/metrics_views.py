@@ -226,7 +226,8 @@ def _bars(ax: Axes, slots: Any, width: int, ok_n: Any, bad_n: Any) -> None:
     ax.bar(days, ok_n, width=bar, align="edge", color=_OK, label="ok")
     if bad_n.any():
         ax.bar(days, bad_n, bottom=ok_n, width=bar, align="edge", color=_FAILED, label="failed")
-        ax.legend(fontsize=7, frameon=False, loc="upper left")
+        # Above the plot, right of the title: never over a bar.
+        ax.legend(fontsize=7, frameon=False, loc="lower right", bbox_to_anchor=(1, 1), ncols=2)
     step = width / 86400
     ax.set_xlim(days.min() - step, days.max() + 2 * step)  # a lone bar stands clear
     ax.set_ylim(0, max(1, int(np.max(ok_n + bad_n))) * 1.15)

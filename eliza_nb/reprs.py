@@ -153,7 +153,7 @@ class RuntimeView(Protocol):
 
 _CARD = (
     "<div class='eliza-card' style='border:1px solid #ccc;border-radius:6px;padding:6px 10px;"
-    "margin:4px 0;font-family:sans-serif;font-size:13px'>{}</div>"
+    "margin:4px 0;font-family:sans-serif;font-size:13px;line-height:1.45'>{}</div>"
 )
 _BADGE = "<span style='background:{};color:white;border-radius:4px;padding:1px 6px'>{}</span>"
 
