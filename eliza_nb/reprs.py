@@ -15,10 +15,15 @@ from collections.abc import Iterable, Mapping, Sequence, Sized
 from html import escape
 from typing import TYPE_CHECKING, Any, Protocol
 
+from eliza_nb import _human
+from eliza_nb._html_table import frame_table
+from eliza_nb._tracebacks import traceback_details
+
 if TYPE_CHECKING:
     import pandas as pd
 
 __all__ = [
+    "CARD_TEXT_LIMIT",
     "ActionInfo",
     "PluginParts",
     "Result",
@@ -52,6 +57,8 @@ class _Error(Protocol):  # an ErrorInfo
     def code(self) -> str: ...
     @property
     def message(self) -> str: ...
+    @property
+    def traceback(self) -> str: ...
 
 
 class Result(Protocol):
@@ -146,7 +153,7 @@ class RuntimeView(Protocol):
 
 _CARD = (
     "<div class='eliza-card' style='border:1px solid #ccc;border-radius:6px;padding:6px 10px;"
-    "margin:4px 0;font-family:sans-serif;font-size:13px'>{}</div>"
+    "margin:4px 0;font-family:sans-serif;font-size:13px;line-height:1.45'>{}</div>"
 )
 _BADGE = "<span style='background:{};color:white;border-radius:4px;padding:1px 6px'>{}</span>"
 
@@ -164,24 +171,67 @@ def _lines(label: str, text: str) -> str:
     return f"<div style='white-space:pre-wrap'><b>{escape(label)}</b>: {escape(text)}</div>"
 
 
-def result_html(result: Result) -> str:
-    """A card: action, success badge, text, responses, duration and error code."""
+#: A card shows this many characters of a text, a response or the data; the rest is folded in
+#: a "show all" ``<details>`` (a 12,000-character reply would fill the screen otherwise).
+CARD_TEXT_LIMIT = 600
+_SHOW_ALL = (
+    "<details style='margin:2px 0'><summary style='cursor:pointer;color:#555'>{}</summary>"
+    "{}</details>"
+)
+
+
+def _cut(text: str) -> str:
+    """``text`` escaped; past :data:`CARD_TEXT_LIMIT` characters, the rest folded under a
+    "show all" summary (still escaped, so the page holds the whole text)."""
+    if len(text) <= CARD_TEXT_LIMIT:
+        return escape(text)
+    head, rest = text[:CARD_TEXT_LIMIT], text[CARD_TEXT_LIMIT:]
+    label = f"… show all {len(text):,} characters"
+    return escape(head) + _SHOW_ALL.format(escape(label), escape(rest))
+
+
+def _long_row(label: str, value: Any) -> str:
+    """A row of a card whose value may be long: cut at :data:`CARD_TEXT_LIMIT`."""
+    return f"<div style='white-space:pre-wrap'><b>{escape(label)}</b>: {_cut(str(value))}</div>"
+
+
+def _error_rows(error: _Error) -> str:
+    """The error in one line (code and message) over the handler's frames of its traceback."""
+    details = traceback_details(getattr(error, "traceback", "") or "")
+    return _lines(f"error {error.code}", error.message) + details
+
+
+def _head(result: Result) -> str:
+    """The card's first line: action, plugin, badge, duration and run number."""
     badge = _badge(result.success, "success" if result.success else (result.error_code or "failed"))
-    parts = [
+    took = _human.duration(result.duration_ms)
+    return (
         f"<div><b>{escape(result.action)}</b> <small>({escape(result.plugin)})</small> {badge}"
-        f" <small>{result.duration_ms:.2f} ms · run {result.run_id}</small></div>"
-    ]
+        f" <small>{took} · run {result.run_id}</small></div>"
+    )
+
+
+def result_html(result: Result) -> str:
+    """A card: action, success badge, text, responses, duration and error code.
+
+    A text, response or data longer than :data:`CARD_TEXT_LIMIT` characters is cut, with a
+    "show all" fold holding the rest; a failure shows its code and message on one line and
+    the handler's own frames of its traceback folded under it (``eliza_nb._tracebacks``).
+    """
+    parts = [_head(result)]
     if result.text is not None:
-        parts.append(_row("text", result.text))
+        parts.append(_long_row("text", result.text))
     if result.values:
-        parts.append(_row("values", result.values))
+        parts.append(_long_row("values", result.values))
     if result.data is not None:
-        parts.append(_row("data", result.data))
+        parts.append(_long_row("data", result.data))
     if result.responses:
-        items = "".join(f"<li>{escape(c.text)}</li>" for c in result.responses)
-        parts.append(f"<div><b>responses</b><ul style='margin:2px 0'>{items}</ul></div>")
+        items = "".join(f"<li>{_cut(c.text)}</li>" for c in result.responses)
+        parts.append(
+            f"<div><b>responses</b><ul style='margin:2px 0;white-space:pre-wrap'>{items}</ul></div>"
+        )
     if result.error is not None:
-        parts.append(_lines(f"error {result.error.code}", result.error.message))
+        parts.append(_error_rows(result.error))
     if result.trace_id is not None:  # the way to its timeline, in the words a cell takes
         trace = escape(result.trace_id)
         parts.append(f"<div><small>trace <code>%eliza trace {trace}</code></small></div>")
@@ -211,7 +261,7 @@ def plugin_html(plugin: PluginParts) -> str:
 
 def state_html(state: StateView) -> str:
     """A card: provider values, the usable actions and the recent messages."""
-    parts = [_row(k, state.mask(str(v))) for k, v in state.values.items()]  # mask, then escape
+    parts = [_long_row(k, state.mask(str(v))) for k, v in state.values.items()]  # mask, escape
     parts.append(_row("actions", ", ".join(state.actions) or "none"))
     parts.append(_row("recent messages", len(state.recent_messages)))
     return _CARD.format("".join(parts))
@@ -250,7 +300,8 @@ def history_html(results: Sequence[Result]) -> str:
     rows = "".join(
         f"<tr><td>{r.run_id}</td><td>{escape(r.action)}</td>"
         f"<td>{_badge(r.success, 'ok' if r.success else (r.error_code or 'failed'))}</td>"
-        f"<td>{r.duration_ms:.2f} ms</td><td>{escape(_short(r.text or ''))}</td></tr>"
+        f"<td style='text-align:right'>{_human.duration(r.duration_ms)}</td>"
+        f"<td>{escape(_short(r.text or ''))}</td></tr>"
         for r in reversed(results)
     )
     return (
@@ -264,10 +315,14 @@ def _short(text: str, limit: int = 80) -> str:
 
 
 def frame_html(frame: pd.DataFrame, empty: str) -> str:
-    """A DataFrame as an escaped HTML table, or ``empty`` in italics when it has no rows."""
+    """A DataFrame as a bordered table for people, or ``empty`` in italics when it has no rows.
+
+    Every text is escaped; a ``*_ms`` column shows three significant digits, a ``*_rate`` one
+    a percent, a time column the second (the frame keeps its full precision).
+    """
     if frame.empty:
         return f"<i>{escape(empty)}</i>"
-    return str(frame.to_html(index=False, escape=True, border=0, float_format="{:.2f}".format))
+    return frame_table(frame)
 
 
 def durations_png(frame: pd.DataFrame) -> bytes:

@@ -15,6 +15,7 @@ fails; it skips only where no Chromium is installed.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import os
 import re
@@ -180,6 +181,9 @@ def _prepare_quickstart(path: Path) -> None:
     if not any(c.cell_type == "code" and "%eliza ui" in c.source for c in nb.cells):
         nb.cells.append(new_markdown_cell("The action runner (added by the browser test):"))
         nb.cells.append(new_code_cell("%eliza ui"))
+    if not any(c.cell_type == "code" and "%eliza dashboard" in c.source for c in nb.cells):
+        nb.cells.append(new_markdown_cell("The dashboard (added by the browser test):"))
+        nb.cells.append(new_code_cell("%eliza dashboard"))
     nbformat.write(nb, path)
 
 
@@ -298,6 +302,60 @@ def _history_rows(runner: Locator) -> Locator:
     )
 
 
+def _shot_of(target: Locator, name: str) -> None:
+    """Screenshot one element (a card, the dashboard) to test-artifacts/browser/."""
+    target.scroll_into_view_if_needed()
+    target.screenshot(path=ARTIFACTS / f"{name}.png")
+
+
+_DECIMAL = re.compile(r"\d[\d,]*\.\d+")
+
+
+def _unrounded(text: str) -> list[str]:
+    """The decimals in ``text`` with more than three significant digits (``0.068229``)."""
+    digits = (n.replace(",", "").replace(".", "").lstrip("0") for n in _DECIMAL.findall(text))
+    return [d for d in digits if len(d) > 3]
+
+
+_SUB_SECOND = re.compile(r"\d:\d\d\.\d")  # 07:01:19.599460: a time past the second
+
+
+def _box(cell: Locator) -> dict[str, float]:
+    box = cell.bounding_box()
+    assert box is not None, "a table cell is not rendered"
+    return dict(box)
+
+
+def _assert_table_layout(table: Locator) -> None:
+    """Headers side by side without overlap, each column's cells under their header, numbers
+    rounded for people, times to the second, no ``session_id``."""
+    heads = [_box(th) for th in table.locator("thead th").all()]
+    assert len(heads) >= 3
+    for left, right in itertools.pairwise(heads):
+        assert left["x"] + left["width"] <= right["x"] + 0.5, "headers overlap"
+        assert right["x"] - (left["x"] + left["width"]) < 1, "a gap between headers"
+    for row in table.locator("tbody tr").all():
+        cells = [_box(td) for td in row.locator("td").all()]
+        assert len(cells) == len(heads)
+        for cell, head in zip(cells, heads, strict=True):
+            assert abs(cell["x"] - head["x"]) < 1 and abs(cell["width"] - head["width"]) < 1
+        text = row.inner_text()
+        assert not _unrounded(text), f"an unrounded number in {text!r}"
+        assert not _SUB_SECOND.search(text) and "+00:00" not in text, text
+    assert "session_id" not in table.inner_text()
+
+
+def _assert_dashboard(dashboard: Locator) -> None:
+    """The per-action table and the errors table laid out and rounded; both charts drawn."""
+    tables = dashboard.locator("table.eliza-table")
+    for i in range(tables.count()):
+        _assert_table_layout(tables.nth(i))
+    for img in dashboard.locator("img").all():
+        width = img.evaluate("i => i.naturalWidth")
+        assert width > 100, "a chart did not render"
+    assert not re.search(r"(?<![\d,])1 runs", dashboard.inner_text())
+
+
 def _code_cell(page: Page, source: str) -> Locator:
     return page.locator(".jp-CodeCell").filter(has=page.locator(".jp-InputArea", has_text=source))
 
@@ -374,6 +432,12 @@ def _click_run_twice(page: Page, runner: Locator) -> None:
     expect(rows.last).to_contain_text("greeted Browser")
     _shot(page, "lab-6-runner-second-run", runner)
 
+    dashboard = _code_cell(page, "%eliza dashboard").locator(".jp-OutputArea-output")
+    expect(dashboard.locator("table.eliza-table").first).to_contain_text("MY_ACTION")
+    expect(dashboard).to_contain_text("5 runs", timeout=WAIT_MS)  # 3 in cells, 2 clicked
+    _assert_dashboard(dashboard)
+    _shot_of(dashboard, "lab-7-dashboard")
+
 
 # -- Voila -------------------------------------------------------------------------------
 def test_voila_app_runner_and_dashboard(page: Page, voila: Server) -> None:
@@ -404,14 +468,47 @@ def _run_echo_then_fail(page: Page, runner: Locator, dashboard: Locator) -> None
     card = runner.locator(".eliza-card")
     expect(card).to_contain_text("hello from voila hello from voila", timeout=WAIT_MS)
     expect(_history_rows(runner)).to_have_count(1)
-    expect(dashboard).to_contain_text("1 runs", timeout=WAIT_MS)
+    expect(dashboard).to_contain_text(re.compile(r"(?<![\d,])1 run(?!s)"), timeout=WAIT_MS)
     expect(dashboard.locator("table").first).to_contain_text("ECHO")
-    expect(dashboard.locator("img")).to_be_visible()
+    expect(dashboard.locator("img").first).to_be_visible()
+    _assert_dashboard(dashboard)
     _shot(page, "voila-2-after-run")
 
     _run(runner, "FAIL", "please fail", ("times", "1"))
     expect(card).to_contain_text("HANDLER_ERROR", timeout=WAIT_MS)
     expect(_history_rows(runner)).to_have_count(2)
-    expect(dashboard).to_contain_text("2 runs", timeout=WAIT_MS)
-    expect(dashboard).to_contain_text("this action always fails")
+    expect(dashboard).to_contain_text("2 runs, 1 failed", timeout=WAIT_MS)
+    expect(dashboard.locator("table.eliza-table").last).to_contain_text("this action always fails")
+    _assert_dashboard(dashboard)
     _shot(page, "voila-3-after-failure")
+    _shot_of(dashboard, "voila-4-dashboard")
+    _failure_folds_the_handlers_frames(card)
+
+
+def _failure_folds_the_handlers_frames(card: Locator) -> None:
+    """One line with the code and message; the traceback opens on a click and shows the
+    handler's own frame, its cell named <cell>, none of eliza_nb's."""
+    folded = card.locator("details pre")
+    expect(folded).to_be_hidden()
+    card.get_by_text("traceback", exact=True).click()
+    expect(folded).to_be_visible()
+    expect(folded).to_contain_text('File "<cell>"')
+    expect(folded).to_contain_text('raise RuntimeError("this action always fails")')
+    assert "eliza_nb/" not in folded.inner_text() and "ipykernel_" not in folded.inner_text()
+    _shot_of(card, "voila-5-failure-card")
+
+
+def test_voila_long_reply_is_cut_in_the_card(page: Page, voila: Server) -> None:
+    """A 12,000-character reply shows its first lines and a "show all" that opens the rest."""
+    page.set_viewport_size({"width": 1280, "height": 1800})
+    with _shot_on_failure(page, "voila-long"):
+        runner, _ = _open_app(page, voila)
+        _run(runner, "ECHO", "twelve thousand characters " * 40, ("times", "11"))
+        card = runner.locator(".eliza-card")
+        show_all = card.locator("summary", has_text="show all")
+        expect(show_all.first).to_be_visible(timeout=WAIT_MS)
+        height = _box(card)["height"]
+        assert height < 600, f"the card is {height} px high: the long text was not cut"
+        _shot_of(card, "voila-6-long-reply-cut")
+        show_all.first.click()
+        assert _box(card)["height"] > height  # the whole text, on demand

@@ -55,7 +55,7 @@ def failed_result() -> ActionResult:
 
 def test_result_card_shows_action_badge_text_responses_and_duration() -> None:
     html = ok_result()._repr_html_()
-    assert "ECHO" in html and "success" in html and "12.35 ms" in html and "run 7" in html
+    assert "ECHO" in html and "success" in html and "12.3 ms" in html and "run 7" in html
     assert html.count(ESCAPED) == 2  # the text and the response
     assert "<script>" not in html
 
@@ -146,3 +146,47 @@ def test_the_renderers_import_neither_ipython_nor_ipywidgets() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout
     assert out.strip() == "[]"
+
+
+def test_a_long_text_is_cut_with_a_show_all_fold_holding_the_rest() -> None:
+    long = "word " * 2400  # 12,000 characters
+    result = ActionResult(1, "ECHO", "demo", True, text=long + EVIL, duration_ms=0.068229)
+    html = reprs.result_html(result)
+    assert html.count("show all 12,027 characters") == 1 and "0.0682 ms" in html
+    head, rest = html.split("<details", 1)
+    assert head.count("word") <= reprs.CARD_TEXT_LIMIT // 5 + 1
+    assert ESCAPED in rest and "<script>" not in html  # the rest is there, escaped
+
+
+def test_a_failure_card_folds_only_the_handlers_frames() -> None:
+    trace = (
+        "Traceback (most recent call last):\n"
+        f'  File "{reprs.__file__.replace("reprs.py", "dispatcher.py")}", line 248, in _execute\n'
+        "    value = action.handler(\n"
+        '  File "/tmp/ipykernel_9834/3028829332.py", line 24, in fail\n'
+        '    raise RuntimeError("<b>")\n'
+        "RuntimeError: <b>"
+    )
+    info = ErrorInfo(
+        code="HANDLER_ERROR", message="<b>", error_type="RuntimeError", traceback=trace
+    )
+    html = reprs.result_html(ActionResult(2, "FAIL", "demo", False, error=info))
+    folded = html[html.index("<details>") :]
+    assert "File &quot;&lt;cell&gt;&quot;, line 24, in fail" in folded
+    assert "dispatcher.py" not in folded and "ipykernel_" not in folded and "<b>" not in folded
+
+
+def test_frame_html_rounds_for_people_and_the_frame_keeps_its_precision(
+    eliza_runtime: AgentRuntime,
+) -> None:
+    frame = pd.DataFrame(
+        {
+            "p50_ms": [0.068229],
+            "success_rate": [1 / 3],
+            "at": [pd.Timestamp("2026-12-02 07:01:19.599460", tz="UTC")],
+        }
+    )
+    html = reprs.frame_html(frame, "none")
+    assert "0.0682" in html and "33.3%" in html and "p50 (ms)" in html
+    assert ".599" not in html and "+00:00" not in html
+    assert frame["p50_ms"][0] == 0.068229

@@ -51,8 +51,9 @@ def dashboard(runtime: AgentRuntime) -> Iterator[Dashboard]:
     widget.close()
 
 
-def errors_in(output: Any) -> list[dict[str, Any]]:
-    return [o for o in output.outputs if o["output_type"] == "error"]
+def failures_in(output: Any) -> list[dict[str, Any]]:
+    """The failures shown in an output area: one line (text/plain) and its HTML."""
+    return [o["data"] for o in output.outputs if o["output_type"] == "display_data"]
 
 
 # -- ActionRunner -----------------------------------------------------------------------
@@ -88,14 +89,18 @@ def test_run_button_click_from_the_browser_runs_the_action(runner: ActionRunner)
     assert len(runner.results) == 2
 
 
-def test_handler_exception_is_shown_in_the_output_area(runner: ActionRunner) -> None:
+def test_handler_exception_is_one_line_with_the_handlers_frames_folded(
+    runner: ActionRunner,
+) -> None:
     runner.select("BROKEN")
     result = runner.run()
     assert result is not None and result.error_code == "HANDLER_ERROR"
-    (error,) = errors_in(runner.output)
-    assert error["ename"] == "ValueError" and "handler exploded" in error["evalue"]
-    assert any("handler exploded" in line for line in error["traceback"])
-    assert "HANDLER_ERROR" in runner.result.value
+    card = runner.result.value
+    assert "<b>error HANDLER_ERROR</b>: handler exploded</div><details>" in card
+    folded = card[card.index("<details>") :]
+    assert "in broken" in folded and "raise ValueError(&quot;handler exploded&quot;)" in folded
+    assert "dispatcher.py" not in folded and "eliza_nb/" not in folded  # no internals
+    assert failures_in(runner.output) == []  # the card tells it; no second copy below
 
 
 def test_run_that_cannot_start_is_shown_and_reported(runtime: AgentRuntime) -> None:
@@ -105,8 +110,9 @@ def test_run_that_cannot_start_is_shown_and_reported(runtime: AgentRuntime) -> N
     runtime.run_sync(runtime.unregister_plugin("w"))
     assert runner.run() is None  # ECHO was selected, and is gone now
     assert isinstance(errors[0], ActionNotFoundError)
-    (error,) = errors_in(runner.output)
-    assert error["ename"] == "ActionNotFoundError" and "[ACTION_NOT_FOUND]" in error["traceback"][0]
+    (error,) = failures_in(runner.output)
+    assert error["text/plain"].startswith("[ACTION_NOT_FOUND] ")
+    assert "<b>ACTION_NOT_FOUND</b>" in error["text/html"] and "<details>" not in error["text/html"]
     with pytest.raises(ActionNotFoundError):
         runner.select("ECHO")
     runner.close()
@@ -123,11 +129,13 @@ def test_a_failing_callback_is_shown_and_others_still_run(runner: ActionRunner) 
     runner.select("ECHO")
     runner.run()
     assert len(seen) == 1
-    assert errors_in(runner.output)[0]["evalue"] == "callback broke"
+    (error,) = failures_in(runner.output)
+    assert error["text/plain"] == "[RuntimeError] callback broke"
+    assert "in bad" in error["text/html"] and "_outputs.py" not in error["text/html"]
     runner.on_result(bad, remove=True)
     runner.output.outputs = ()
     runner.run()
-    assert errors_in(runner.output) == []
+    assert failures_in(runner.output) == []
 
 
 def test_clear_button_and_option_rows(runner: ActionRunner) -> None:
@@ -202,16 +210,17 @@ async def test_a_run_redraws_the_dashboard_a_loop_step_later(
 ) -> None:
     refreshes: list[Dashboard] = []
     live.on_refresh(refreshes.append)
-    assert "No runs yet" in live.summary.value and bytes(live.plot.value) == b""
+    assert "No runs yet" in live.summary.value and bytes(live.latency.value) == b""
     await clock.advance(1.0)  # idle for longer than the interval
     await runtime.execute_action("ECHO", "a")
     await runtime.execute_action("BROKEN")  # a sync handler: no loop turn in between
     assert refreshes == []  # no run waited for a redraw
     await clock.advance(0)
     assert len(refreshes) == 1 and "ECHO" in live.summary.value
-    assert bytes(live.plot.value).startswith(b"\x89PNG")
+    assert bytes(live.latency.value).startswith(b"\x89PNG")
+    assert bytes(live.timeline.value).startswith(b"\x89PNG")
     assert "HANDLER_ERROR" in live.errors.value and "handler exploded" in live.errors.value
-    assert "2 runs" in live.status.value
+    assert "2 runs, 1 failed" in live.status.value
 
 
 async def test_a_burst_of_runs_costs_one_redraw_per_interval(
@@ -315,4 +324,4 @@ def test_dashboard_shows_its_own_errors(dashboard: Dashboard, monkeypatch: Any) 
 
     monkeypatch.setattr(frames, "metrics_summary", fail)
     dashboard.refresh()
-    assert errors_in(dashboard.output)[0]["evalue"] == "no frame"
+    assert failures_in(dashboard.output)[0]["text/plain"] == "[RuntimeError] no frame"

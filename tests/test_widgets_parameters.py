@@ -79,8 +79,9 @@ def form_of(runner: ActionRunner, name: str) -> ParametersForm:
     return runner.form
 
 
-def errors_in(output: Any) -> list[dict[str, Any]]:
-    return [o for o in output.outputs if o["output_type"] == "error"]
+def failures_in(output: Any) -> list[dict[str, Any]]:
+    """The failures shown in an output area: one line (text/plain) and its HTML."""
+    return [o["data"] for o in output.outputs if o["output_type"] == "display_data"]
 
 
 # -- the form ---------------------------------------------------------------------------
@@ -175,8 +176,7 @@ def test_an_empty_required_field_shows_the_invalid_parameters_card(runner: Actio
     assert "INVALID_PARAMETERS" in runner.result.value
     assert "invalid parameters for FORECAST:\ncity: Field required" in runner.result.value
     assert "white-space:pre-wrap" in runner.result.value  # one line per field, as written
-    (error,) = errors_in(runner.output)
-    assert error["evalue"].startswith("[INVALID_PARAMETERS] invalid parameters for FORECAST")
+    assert failures_in(runner.output) == []  # the card tells it, once
 
 
 def test_text_that_is_no_json_in_a_json_field_stops_the_run(
@@ -189,8 +189,9 @@ def test_text_that_is_no_json_in_a_json_field_stops_the_run(
     (exc,) = errors
     assert isinstance(exc, ValidationError) and exc.field == "tags"
     assert str(exc).startswith("[VALIDATION_ERROR] parameter 'tags' must be JSON: Expecting value")
-    (error,) = errors_in(runner.output)
-    assert error["ename"] == "ValidationError" and len(error["traceback"]) == 1
+    (error,) = failures_in(runner.output)
+    assert error["text/plain"].startswith("[VALIDATION_ERROR] parameter 'tags' must be JSON")
+    assert "<details>" not in error["text/html"]  # a library error: its one line
     assert runtime.metrics.run_count == 0  # nothing ran
 
 

@@ -1,33 +1,30 @@
 """Notebook widgets built from stock ipywidgets: an action runner and a live metrics dashboard.
 
-The action runner shows a form for an action with typed parameters (:class:`ParametersForm`)
-and a free-form options editor for the others.
+The dashboard lives in :mod:`eliza_nb.kernel.dashboard` (re-exported here). The action runner
+shows a form for an action with typed parameters (:class:`ParametersForm`) and a free-form
+options editor for the others.
 
 Both are testable without a browser: every button has a programmatic twin (``runner.run()``,
 ``runner.select("ACTION")``, ``dashboard.refresh()``), every composite offers ``on_*`` callbacks,
-and an exception (a handler's, or a callback's) is shown in the widget's output area as an error
-output, never swallowed.
+and no failure is swallowed: a handler's shows in the result card, a run that cannot start or a
+callback that raises in the widget's output area, each as one line (code and message) with
+the handler's own frames of its traceback folded under it (``eliza_nb._tracebacks``).
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import enum
 import json
-import math
-import time
-import traceback
-import weakref
 from collections.abc import Callable
-from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import ipywidgets as widgets
 
-from eliza_nb import frames, reprs
-from eliza_nb.errors import ElizaError, ValidationError
+from eliza_nb import reprs
+from eliza_nb.errors import ValidationError
 from eliza_nb.kernel._args import parse_value
+from eliza_nb.kernel._outputs import Callbacks, show_failure
+from eliza_nb.kernel.dashboard import REDRAW_INTERVAL, Dashboard, kernel_dashboard
 from eliza_nb.parameters import ParameterField, describe_parameters, parameter_fields
 
 if TYPE_CHECKING:
@@ -45,49 +42,6 @@ __all__ = [
     "ParametersForm",
     "kernel_dashboard",
 ]
-
-#: Seconds between two redraws of a dashboard, at least.
-REDRAW_INTERVAL = 0.5
-#: A redraw that took t seconds is followed by none for LOAD_FACTOR * t: redrawing (a PNG
-#: plot, ~0.1-0.3 s) takes at most 1 / (LOAD_FACTOR + 1) of the kernel's time.
-LOAD_FACTOR = 19
-#: How many of the newest runs the dashboard's plot shows.
-PLOT_RUNS = 2_000
-
-
-def _error(ename: str, evalue: str, lines: list[str]) -> dict[str, Any]:
-    """An nbformat error output: the front end renders it like a failed cell."""
-    return {"output_type": "error", "ename": ename, "evalue": evalue, "traceback": lines}
-
-
-def _error_output(exc: BaseException) -> dict[str, Any]:
-    """The error output of an exception (an eliza_nb error as its one line with the code)."""
-    if isinstance(exc, ElizaError):
-        lines = exc._render_traceback_()
-    else:
-        lines = traceback.format_exception(type(exc), exc, exc.__traceback__)
-    return _error(type(exc).__name__, str(exc), lines)
-
-
-class _Callbacks:
-    """``on_*`` callbacks; one that raises is shown in ``output`` and the others still run."""
-
-    def __init__(self, output: widgets.Output) -> None:
-        self._fns: list[Callable[[Any], Any]] = []
-        self._output = output
-
-    def register(self, fn: Callable[[Any], Any], remove: bool = False) -> None:
-        if remove:
-            self._fns.remove(fn)
-        elif fn not in self._fns:
-            self._fns.append(fn)
-
-    def __call__(self, value: Any) -> None:
-        for fn in list(self._fns):
-            try:
-                fn(value)
-            except Exception as exc:
-                self._output.outputs += (_error_output(exc),)
 
 
 class OptionsEditor(widgets.VBox):  # type: ignore[misc]
@@ -291,8 +245,8 @@ class ActionRunner(widgets.VBox):  # type: ignore[misc]
                 self.history,
             ]
         )
-        self._on_result = _Callbacks(self.output)
-        self._on_error = _Callbacks(self.output)
+        self._on_result = Callbacks(self.output)
+        self._on_error = Callbacks(self.output)
         self.action.observe(lambda _: self._show_info(), names="value")
         self.run_button.on_click(lambda _: self.run())
         self.clear_button.on_click(lambda _: self.clear())
@@ -339,7 +293,7 @@ class ActionRunner(widgets.VBox):  # type: ignore[misc]
             )
             result = self.runtime.run_sync(coro, interruptible=True)
         except Exception as exc:
-            self.output.outputs += (_error_output(exc),)
+            show_failure(self.output, exc)
             self._on_error(exc)
             return None
         self._show_result(result)
@@ -348,11 +302,9 @@ class ActionRunner(widgets.VBox):  # type: ignore[misc]
     def _show_result(self, result: ActionResult) -> None:
         self.results = [*self.results, result][-self.history_size :]
         self.result.value = reprs.result_html(result)
+        # A failed run is told by its card: its code and message on one line, and the
+        # handler's own frames folded under it (no second, red copy in the output area).
         self.history.value = reprs.history_html(self.results)
-        if result.error is not None:
-            err = result.error
-            evalue = f"[{err.code}] {err.message}"
-            self.output.outputs += (_error(err.error_type, evalue, err.traceback.splitlines()),)
         self._on_result(result)
 
     def clear(self) -> None:
@@ -380,190 +332,3 @@ class ActionRunner(widgets.VBox):  # type: ignore[misc]
             self.form.close()
         self.form = ParametersForm(model) if model is not None else None
         self.options_box.children = (self.form if self.form is not None else self.options,)
-
-
-class Dashboard(widgets.VBox):  # type: ignore[misc]
-    """``metrics_summary()``, the latest errors and a plot of durations per action, kept live.
-
-    It reads this session's runs held in memory (all of them without a file store, the newest
-    ``RECORDS_IN_MEMORY`` with one). A run only marks it out of date; it redraws a loop step
-    later, at most once every ``interval`` seconds and never more than a twentieth of the time
-    (a slow redraw waits 19 times its own length), so a batch costs one redraw per interval,
-    not one per run, and no run waits for one. Without a running event loop it redraws at the
-    first run after the interval.
-
-    The runtime holds it weakly: a dashboard that is closed (``close()``) or garbage-collected
-    stops listening. ``%eliza dashboard`` closes the dashboard it made before.
-    """
-
-    def __init__(
-        self, runtime: AgentRuntime, *, errors: int = 5, interval: float = REDRAW_INTERVAL
-    ) -> None:
-        self.runtime = runtime
-        self.max_errors = errors
-        self.status = widgets.HTML()
-        self.summary = widgets.HTML()
-        self.errors = widgets.HTML()
-        # Shown at its own size: stretched to the page width the PNG would look blurry.
-        self.plot = widgets.Image(format="png", layout={"max_width": "640px"})
-        self.refresh_button = widgets.Button(description="Refresh", icon="refresh")
-        self.output = widgets.Output()
-        super().__init__(
-            children=[
-                widgets.HBox([self.refresh_button, self.status]),
-                self.summary,
-                self.plot,
-                self.errors,
-                self.output,
-            ]
-        )
-        self._on_refresh = _Callbacks(self.output)
-        # The run listener: a run only marks the dashboard out of date (it redraws later).
-        self._throttle = _Throttle(self._redraw, interval, runtime.run_listeners)
-        self.refresh_button.on_click(lambda _: self.refresh())
-        self.refresh()
-
-    def on_refresh(self, fn: Callable[[Dashboard], Any], remove: bool = False) -> None:
-        """Call ``fn(dashboard)`` after every refresh."""
-        self._on_refresh.register(fn, remove)
-
-    def refresh(self) -> None:
-        """Redraw the summary, errors and plot from the runtime's records now."""
-        self._throttle.run()
-
-    def _redraw(self) -> None:
-        try:
-            self._draw()
-        except Exception as exc:
-            self.output.outputs += (_error_output(exc),)
-        self._on_refresh(self)
-
-    def _draw(self) -> None:
-        recorder = self.runtime.metrics
-        held = recorder.recent()  # this session's newest records, a copy: no I/O, no flush
-        runs, session = held.runs, held.session_id
-        summary = frames.metrics_summary(runs)
-        errors = frames.errors_frame(held.errors[-self.max_errors :], session)
-        self.summary.value = reprs.frame_html(summary, "No runs yet.")
-        latest = reprs.frame_html(errors.drop(columns=["traceback"]), "None.")
-        self.errors.value = "<div><b>Latest errors</b></div>" + latest
-        plotted = frames.metrics_frame(runs[-PLOT_RUNS:], session)
-        self.plot.value = reprs.durations_png(plotted) if runs else b""
-        self.plot.layout.display = None if runs else "none"
-        total = recorder.run_count
-        newest = f" · summary of the newest {len(runs)}" if len(runs) < total else ""
-        updated = f"updated {datetime.now():%H:%M:%S}"
-        self.status.value = f"<small>{total} runs{newest} · {updated}</small>"
-
-    def close(self) -> None:
-        """Stop following the runtime and close the widget and its parts (idempotent)."""
-        # Also called by ipywidgets' __del__, maybe of a dashboard whose __init__ failed.
-        throttle = getattr(self, "_throttle", None)
-        if throttle is not None:
-            throttle.detach()
-        for child in (*self.children, *getattr(self.children[0], "children", ())):
-            child.close()
-        super().close()
-
-
-class _Throttle:
-    """A run listener that calls ``fn`` a loop step after a run, at most once per ``interval``
-    seconds and no sooner than ``LOAD_FACTOR`` times its last duration after it ended (so at
-    most a twentieth of the time).
-
-    It takes its place in ``listeners``. A run while a call is due costs one attribute test.
-    The call is scheduled on the running loop; without one, a run after the due time calls at
-    once. ``fn`` (a bound method) is held weakly: once its object is garbage-collected, the
-    throttle leaves ``listeners`` by itself (and :meth:`detach` makes it leave).
-    """
-
-    __slots__ = ("__weakref__", "_fn", "_handle", "_listeners", "_loop", "_next", "interval")
-
-    def __init__(
-        self,
-        fn: Callable[[], None],
-        interval: float,
-        listeners: list[Callable[[ActionResult], Any]],
-    ) -> None:
-        self._fn = weakref.WeakMethod(fn, lambda _: self.detach())
-        self.interval = interval
-        self._handle: asyncio.TimerHandle | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._next = -math.inf  # when (on the clock of _now) the next call may start
-        self._listeners = listeners
-        listeners.append(self)
-
-    def __call__(self, result: ActionResult | None) -> None:
-        """A run finished: ask for a call, unless one is already due on a live loop."""
-        loop = self._loop
-        if self._handle is not None and loop is not None and not loop.is_closed():
-            return
-        loop = _running_loop()
-        delay = self._next - _now(loop)
-        if loop is None:
-            self._handle = None
-            if delay <= 0:
-                self.run()
-            return
-        self._loop = loop
-        self._handle = loop.call_later(max(0.0, delay), self._due)
-
-    def _due(self) -> None:
-        self._handle = None
-        self.run()
-
-    def run(self) -> None:
-        """Call ``fn`` now (a scheduled call is dropped) and note when the next may start."""
-        self.cancel()
-        fn = self._fn()
-        if fn is None:
-            return
-        loop = _running_loop()
-        started = _now(loop)
-        try:
-            fn()
-        finally:
-            ended = _now(loop)
-            self._next = ended + max(self.interval, LOAD_FACTOR * (ended - started))
-
-    def cancel(self) -> None:
-        """Drop the scheduled call, if any."""
-        if self._handle is not None:
-            self._handle.cancel()
-            self._handle = None
-
-    def detach(self) -> None:
-        """Leave the listener list and drop the scheduled call (idempotent)."""
-        self.cancel()
-        with contextlib.suppress(ValueError):
-            self._listeners.remove(self)
-
-
-def _running_loop() -> asyncio.AbstractEventLoop | None:
-    try:
-        return asyncio.get_running_loop()
-    except RuntimeError:
-        return None
-
-
-def _now(loop: asyncio.AbstractEventLoop | None) -> float:
-    """The clock the loop's timers use (monotonic seconds), or the monotonic clock."""
-    return time.monotonic() if loop is None else loop.time()
-
-
-def kernel_dashboard(runtime: AgentRuntime) -> Dashboard:
-    """A new :class:`Dashboard` for ``%eliza dashboard``; the one this made before is closed.
-
-    Re-running the cell replaces its output; the replaced widget would otherwise live on (the
-    widget registry and ``Out`` hold it) and keep redrawing after every run.
-    """
-    previous = _SHOWN[0]() if _SHOWN else None
-    if previous is not None:
-        previous.close()
-    dashboard = Dashboard(runtime)
-    _SHOWN[:] = [weakref.ref(dashboard)]
-    return dashboard
-
-
-#: The dashboard ``kernel_dashboard`` made last (held weakly).
-_SHOWN: list[weakref.ref[Dashboard]] = []
