@@ -252,7 +252,8 @@ def test_the_invalid_parameters_card_shows_one_line_per_field(shell: TestingShel
     result = out(shell, "%eliza run TUNE -o level=3 -o tags=notjson -o mood='<b>'")
     assert [e["field"] for e in result.data["errors"]] == ["level", "mood", "tags"]
     html = shown(shell, result)["text/html"]
-    row = html[html.index("<div style='white-space:pre-wrap'>") :]
+    start = html.index("<b>error INVALID_PARAMETERS</b>")
+    row = html[html.rindex("<div", 0, start) :]
     assert row.startswith(
         "<div style='white-space:pre-wrap'><b>error INVALID_PARAMETERS</b>: "
         "invalid parameters for TUNE:\nlevel: Input should be 1 or 2 (got &#x27;3&#x27;)\n"
