@@ -50,7 +50,7 @@ if TYPE_CHECKING:
 
 __all__ = ["BATCH_COLUMNS", "BatchInputs", "run_batch"]
 
-log = logging.getLogger("eliza_nb")
+log = logging.getLogger("eliza_nb.batch")
 
 BATCH_COLUMNS = (
     "index",
@@ -371,6 +371,30 @@ def to_frame(labels: Any, out: BatchRows, *, action: str, interrupted: bool) -> 
     }
     frame = pd.DataFrame(data, columns=list(BATCH_COLUMNS))
     frame.attrs.update(action=action, total=total, interrupted=interrupted)
-    if interrupted:
-        log.warning("batch %s interrupted: %d of %d inputs done", action, len(frame), total)
+    report(frame)
     return frame
+
+
+def report(frame: pd.DataFrame) -> None:
+    """Log the one summary line of a batch, when rows failed or it was interrupted.
+
+    The one place a batch speaks: each failed row is already in the frame (and in
+    ``errors_frame()``), so a batch logs at most one line, a WARNING under ``eliza_nb.batch``.
+    A log record rather than ``warnings.warn``: failed rows are data, not a misuse the caller
+    should fix (the logging HOWTO's rule), and a warning is shown once per place in the code,
+    so the second failing batch of a session would say nothing. It is printed where logging is
+    configured or a debug mode was set (``%eliza debug``); otherwise it goes nowhere.
+    """
+    attrs, failed = frame.attrs, frame["error_code"][~frame["success"]]
+    if not attrs["interrupted"] and failed.empty:
+        return
+    done = len(frame)
+    line = f"run_batch {attrs['action']}: "
+    if attrs["interrupted"]:
+        line += f"interrupted, {done:,} of {attrs['total']:,} inputs done; "
+    line += f"{len(failed):,} of {done:,} rows failed"
+    if not failed.empty:
+        counts = failed.fillna("?").value_counts()
+        line += " (" + ", ".join(f"{code} {n:,}" for code, n in counts.items()) + ")"
+        line += "; see the result's error_code and error_message columns"
+    log.warning("%s", line)
