@@ -32,7 +32,8 @@ such record, its message, arguments and traceback, so no handler (ours, the appl
 pytest's ``caplog``) ever receives a secret value.
 
 A run that takes longer than ``SLOW_ACTION_MS`` milliseconds (default 1000; 0 turns the
-warning off) logs a warning under ``eliza_nb.performance``.
+warning off) logs a warning under ``eliza_nb.performance``; a cancelled or interrupted run does
+not (it was stopped, not slow).
 """
 
 from __future__ import annotations

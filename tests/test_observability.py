@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import subprocess
 import sys
@@ -133,6 +134,24 @@ def test_fast_runs_do_not_warn_and_zero_turns_it_off(caplog: pytest.LogCaptureFi
     rt.run_sync(rt.set_setting("SLOW_ACTION_MS", 0))
     rt.run("TICK")
     assert len(slow_warnings(caplog)) == 1
+    rt.close()
+
+
+@action(name="WAIT", description="waits until cancelled")
+async def wait(runtime: Any, message: Any, state: Any, options: Any, callback: Any) -> None:
+    await asyncio.Event().wait()
+
+
+async def test_a_cancelled_run_is_not_reported_as_slow(caplog: pytest.LogCaptureFixture) -> None:
+    rt = AgentRuntime(settings={"SLOW_ACTION_MS": "0.000001"}, use_env=False)
+    await rt.register_action(wait)
+    task = asyncio.ensure_future(rt.execute_action("WAIT"))
+    await asyncio.sleep(0.01)  # the handler is waiting: well over the threshold
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert rt.metrics_frame()["error_code"].tolist() == ["CANCELLED"]
+    assert slow_warnings(caplog) == []
     rt.close()
 
 
