@@ -2,7 +2,8 @@
 
 Use :func:`run_batch` (or ``await runtime.run_batch(...)``, or ``%eliza batch`` in the kernel) to
 evaluate a plugin over a column of questions or a log of messages. It returns one DataFrame row
-per input, in input order, with the columns of :data:`BATCH_COLUMNS`.
+per input, in input order, indexed like the input (``df.join(results)`` works), with the columns
+of :data:`BATCH_COLUMNS`.
 
 How it runs:
     A fixed pool of ``concurrency`` worker coroutines pull inputs from one shared iterator: an
@@ -53,7 +54,6 @@ __all__ = ["BATCH_COLUMNS", "BatchInputs", "run_batch"]
 log = logging.getLogger("eliza_nb.batch")
 
 BATCH_COLUMNS = (
-    "index",
     "success",
     "text",
     "data",
@@ -284,11 +284,17 @@ async def run_batch(
         partitions: For ``"dask"``: how many pieces the inputs are cut into.
 
     Returns:
-        A DataFrame with the columns of :data:`BATCH_COLUMNS`: ``index`` (the input's index
-        label, or its position in a list), ``success``, ``text``, ``data``, ``error_code``,
+        A DataFrame aligned with the input: its index is the input's index (a DataFrame's or
+        Series' labels, names and levels kept; ``0..n-1`` for a list), so
+        ``inputs.join(results)`` lines each result up with its row. Columns, those of
+        :data:`BATCH_COLUMNS`: ``success``, ``text``, ``data``, ``error_code``,
         ``error_message``, ``duration_ms``, ``run_id`` (nullable: an input that could not become
         a message never ran). ``attrs`` holds ``action``, ``total`` and ``interrupted``; after an
         interrupt only the finished rows are there (see the module docstring).
+        For positions instead of labels, ``results.reset_index()`` moves the labels to a column
+        (``index`` when the input's index is unnamed, the frame used before) over ``0..k-1``;
+        ``inputs.index.get_indexer(results.index)`` gives each row's position in a DataFrame
+        input whose index is unique.
 
     Raises:
         ActionNotFoundError: no action has that name (raised before anything runs).
@@ -355,12 +361,10 @@ def to_frame(labels: Any, out: BatchRows, *, action: str, interrupted: bool) -> 
     def pick(values: list[Any]) -> list[Any]:
         return values if keep is None else [values[i] for i in keep]
 
-    index = np.arange(total) if labels is None else pd.Index(labels)
-    if isinstance(index, pd.MultiIndex):
-        index = index.to_flat_index()
+    # The input's own Index (pd.Index() would flatten a MultiIndex into tuples).
+    index = pd.RangeIndex(total) if labels is None else labels
     ids = np.fromiter((-1 if r is None else r for r in pick(out.run_id)), dtype=np.int64)
     data = {  # Series all on a fresh RangeIndex; object dtype keeps None as None
-        "index": pd.Series(index if keep is None else index[keep]),
         "success": np.fromiter(pick(out.success), dtype=bool),
         "text": pd.Series(pick(out.text), dtype=object),
         "data": pd.Series(pick(out.data), dtype=object),
@@ -370,6 +374,7 @@ def to_frame(labels: Any, out: BatchRows, *, action: str, interrupted: bool) -> 
         "run_id": pd.arrays.IntegerArray(ids, ids < 0),
     }
     frame = pd.DataFrame(data, columns=list(BATCH_COLUMNS))
+    frame.index = index if keep is None else index[keep]  # aligned with the input's rows
     frame.attrs.update(action=action, total=total, interrupted=interrupted)
     report(frame)
     return frame
