@@ -472,6 +472,22 @@ def test_secret_set_prompts_and_never_shows_the_value(
     assert get_runtime().get_setting("SERVICE_API_KEY") == "sk-typed-in-secret-42"
 
 
+def test_secret_set_without_a_terminal_is_one_line(
+    shell: TestingShell, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from IPython.core.error import StdinNotImplementedError
+
+    from eliza_nb.secrets import SecretError
+
+    def no_stdin(prompt: str = "") -> str:  # what ipykernel does under nbclient / papermill
+        raise StdinNotImplementedError("getpass was called, but this frontend does not support it")
+
+    monkeypatch.setattr("getpass.getpass", no_stdin)
+    with pytest.raises(SecretError, match=r"%eliza set SERVICE_API_KEY=.*SecretStore") as info:
+        shell.run_cell("%eliza secret set SERVICE_API_KEY")
+    assert len(info.value._render_traceback_()) == 1
+
+
 def test_secret_set_needs_a_key(shell: TestingShell) -> None:
     with pytest.raises(UsageError, match="name the setting"):
         shell.run_cell("%eliza secret set")
