@@ -353,8 +353,9 @@ def test_settings_mask_secrets(shell: TestingShell, capsys: Any) -> None:
     shell.run_cell("%eliza set API_KEY=sk-very-secret MODE=fast")
     printed = capsys.readouterr().out
     assert "sk-very-secret" not in printed and "'***'" in printed
-    frame = out(shell, "%eliza settings").set_index("key")["value"]
-    assert frame.to_dict() == {"API_KEY": "***", "MODE": "fast"}
+    frame = out(shell, "%eliza settings").set_index("key")
+    assert frame["value"].to_dict() == {"API_KEY": "***", "MODE": "fast"}
+    assert set(frame["source"]) == {"set"}
     assert eliza_nb.get_runtime().get_setting("API_KEY") == "sk-very-secret"
 
 

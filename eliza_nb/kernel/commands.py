@@ -557,11 +557,18 @@ def _summary(ctx: Context, args: argparse.Namespace) -> pd.DataFrame:
     return ctx.runtime.metrics_summary()
 
 
-@_command("settings", "the settings (secrets shown as '***')")
+@_command(
+    "settings",
+    "the settings in use and where each comes from, also the environment's and .env's "
+    "(secrets shown as '***')",
+)
 def _settings(ctx: Context, args: argparse.Namespace) -> pd.DataFrame:
     import pandas as pd
 
-    return pd.DataFrame(list(ctx.runtime.settings.masked().items()), columns=["key", "value"])
+    configs = [p.config for p in ctx.runtime.registry.plugins.values()]
+    declared = [k for c in configs for k in (*c.required, *c.optional, *c.defaults)]
+    rows = ctx.runtime.settings.listing(declared)
+    return pd.DataFrame(rows, columns=["key", "value", "source"])
 
 
 @_command(
