@@ -284,17 +284,12 @@ async def run_batch(
         partitions: For ``"dask"``: how many pieces the inputs are cut into.
 
     Returns:
-        A DataFrame aligned with the input: its index is the input's index (a DataFrame's or
-        Series' labels, names and levels kept; ``0..n-1`` for a list), so
-        ``inputs.join(results)`` lines each result up with its row. Columns, those of
-        :data:`BATCH_COLUMNS`: ``success``, ``text``, ``data``, ``error_code``,
+        A DataFrame indexed like the input (``0..n-1`` for a list), so ``inputs.join(results)``
+        works; ``results.reset_index()`` gives positions, the labels in an ``index`` column.
+        Columns (:data:`BATCH_COLUMNS`): ``success``, ``text``, ``data``, ``error_code``,
         ``error_message``, ``duration_ms``, ``run_id`` (nullable: an input that could not become
         a message never ran). ``attrs`` holds ``action``, ``total`` and ``interrupted``; after an
         interrupt only the finished rows are there (see the module docstring).
-        For positions instead of labels, ``results.reset_index()`` moves the labels to a column
-        (``index`` when the input's index is unnamed, the frame used before) over ``0..k-1``;
-        ``inputs.index.get_indexer(results.index)`` gives each row's position in a DataFrame
-        input whose index is unique.
 
     Raises:
         ActionNotFoundError: no action has that name (raised before anything runs).
