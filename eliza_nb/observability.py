@@ -50,6 +50,7 @@ from eliza_nb.errors import ValidationError
 __all__ = [
     "DEBUG_MODES",
     "DEFAULT_SLOW_MS",
+    "MODE_NAMES",
     "SETTINGS",
     "configure",
     "get_debug_mode",
@@ -89,7 +90,10 @@ _LEVELS = {
     "warn": logging.WARNING,
     "error": logging.ERROR,
     "critical": logging.CRITICAL,
+    "fatal": logging.CRITICAL,
 }
+#: Every name :func:`set_debug_mode` accepts (the modes first), for help and completion.
+MODE_NAMES = (*DEBUG_MODES, *(a for a in _ALIASES if a not in DEBUG_MODES), *_LEVELS)
 _HANDLER_NAME = "eliza_nb-console"
 _perf_log = logging.getLogger("eliza_nb.performance")
 _runs_log = logging.getLogger("eliza_nb.runs")
@@ -141,8 +145,8 @@ def _level(mode: str | int | bool) -> int:
     if key in _LEVELS:
         return _LEVELS[key]
     raise ValidationError(
-        f"Unknown debug mode {mode!r}: use none, basic or verbose "
-        "(or a log level: DEBUG, INFO, WARNING, ERROR)",
+        f"Unknown debug mode {mode!r}: use none, basic or verbose, on or off, "
+        "or a log level (DEBUG, INFO, WARNING, ERROR, CRITICAL)",
         field="mode",
     )
 

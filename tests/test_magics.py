@@ -287,7 +287,7 @@ def test_unregister_of_unknown_plugin_is_a_library_error(shell: TestingShell) ->
         ("%eliza run ECHO --bogus", "unrecognized arguments"),
         ("%eliza rn ECHO", "Did you mean 'run'"),
         ("%eliza run 'unclosed", "cannot split"),
-        ("%eliza debug loud", "invalid choice"),
+        ("%eliza debug loud", "Unknown debug mode 'loud'"),
         ("%eliza help nothing", "unknown subcommand"),
         ("%eliza batch ECHO --from missing_var", "no variable"),
         ("%%eliza actions\nbody", "takes no cell body"),
@@ -386,12 +386,29 @@ def test_debug_sets_the_logger_level(shell: TestingShell) -> None:
             ("verbose", logging.DEBUG),
             ("basic", logging.INFO),
             ("none", logging.WARNING),
+            ("debug", logging.DEBUG),  # the names people type
+            ("INFO", logging.INFO),
+            ("off", logging.WARNING),
+            ("on", logging.INFO),
+            ("error", logging.ERROR),
+            ("Warning", logging.WARNING),
         ]:
             shell.run_cell(f"%eliza debug {level}")
             assert logger.level == expected
     finally:
         logger.setLevel(logging.NOTSET)
         logger.handlers = [h for h in logger.handlers if h.get_name() != "eliza_nb-console"]
+
+
+def test_debug_without_a_mode_shows_the_one_in_force(shell: TestingShell, capsys: Any) -> None:
+    logger = logging.getLogger("eliza_nb")
+    before = logger.level
+    try:
+        logger.setLevel(logging.INFO)
+        shell.run_cell("%eliza debug")
+        assert capsys.readouterr().out == "eliza_nb logging: basic (INFO)\n"
+    finally:
+        logger.setLevel(before)
 
 
 def test_batch_delegates_to_run_batch(shell: TestingShell) -> None:
@@ -448,6 +465,7 @@ def test_tab_completion(shell: TestingShell) -> None:
     assert _complete(shell, "%%eliza run NO") == ["NOOP"]
     assert _complete(shell, "%eliza unregister d") == ["demo"]
     assert _complete(shell, "%eliza debug v") == ["verbose"]
+    assert _complete(shell, "%eliza debug e") == ["error"]
 
 
 # -- secrets ----------------------------------------------------------------------------

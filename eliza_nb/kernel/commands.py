@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from IPython.core.error import UsageError
 
 from eliza_nb import frames, observability, reprs
-from eliza_nb.errors import ActionNotFoundError
+from eliza_nb.errors import ActionNotFoundError, ValidationError
 from eliza_nb.kernel._args import (
     Arg,
     HelpShown,
@@ -60,7 +60,8 @@ __all__ = [
 ]
 
 T = TypeVar("T")
-DEBUG_LEVELS = observability.DEBUG_MODES
+#: The names ``%eliza debug`` accepts (and completes): modes, on/off, logging level names.
+DEBUG_LEVELS = observability.MODE_NAMES
 
 
 @dataclass
@@ -635,10 +636,21 @@ def _dashboard(ctx: Context, args: argparse.Namespace) -> Any:
     return kernel_dashboard(ctx.runtime)
 
 
-@_command("debug", "log level of the 'eliza_nb' logger", arg("level", choices=list(DEBUG_LEVELS)))
+@_command(
+    "debug",
+    "how much eliza_nb logs: none|basic|verbose, on|off, or a level name (DEBUG, INFO, "
+    "WARNING, ERROR); no argument shows the mode in force",
+    arg("level", nargs="?", metavar="MODE", help="a mode, on/off, or a logging level name"),
+)
 def _debug(ctx: Context, args: argparse.Namespace) -> None:
-    mode = observability.set_debug_mode(args.level)
-    level = logging.getLevelName(logging.getLogger("eliza_nb").level)
+    if args.level is None:
+        mode = observability.get_debug_mode()
+    else:
+        try:
+            mode = observability.set_debug_mode(args.level)
+        except ValidationError as exc:  # a mistyped argument: one line, as argparse's
+            raise UsageError(f"%eliza debug: {exc.message}") from None
+    level = logging.getLevelName(logging.getLogger("eliza_nb").getEffectiveLevel())
     print(f"eliza_nb logging: {mode} ({level})")
 
 
