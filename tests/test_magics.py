@@ -417,9 +417,20 @@ def test_batch_delegates_to_run_batch(shell: TestingShell) -> None:
     assert len(frame) == 2
 
 
-def test_new_plugin_writes_a_project(shell: TestingShell, tmp_path: Any) -> None:
+def test_new_plugin_writes_a_project(shell: TestingShell, tmp_path: Any, capsys: Any) -> None:
     path = out(shell, f"%eliza new-plugin weather --dir {tmp_path}")
     assert path == tmp_path / "weather" and path.is_dir()
+    printed = capsys.readouterr().out
+    assert "Next steps:" in printed
+    assert f'%pip install -e "{path}[dev]"' in printed and "restart the kernel" in printed
+    assert "%eliza register weather" in printed
+    assert str(path / "src" / "weather" / "plugin.py") in printed
+
+
+def test_timeout_help_says_a_sync_handler_runs_to_its_end(shell: TestingShell, capsys: Any) -> None:
+    shell.run_cell("%eliza help run")
+    printed = " ".join(capsys.readouterr().out.split())
+    assert "a sync handler cannot be interrupted: it runs to its end" in printed
 
 
 def test_models_events_and_plugin_tests(shell: TestingShell) -> None:

@@ -224,7 +224,13 @@ _OPTION = arg(
     "convert and check; any other value is parsed as JSON when it can be",
 )
 _JSON = arg("--json", help="handler options as a JSON object")
-_TIMEOUT = arg("--timeout", type=positive(float), metavar="S", help="cancel a run after S seconds")
+_TIMEOUT = arg(
+    "--timeout",
+    type=positive(float),
+    metavar="S",
+    help="an async handler is cancelled after S seconds (TIMEOUT); a sync handler cannot be "
+    "interrupted: it runs to its end, and is then marked TIMEOUT if it took longer",
+)
 
 
 @_command(
@@ -487,14 +493,16 @@ def _reset(ctx: Context, args: argparse.Namespace) -> AgentRuntime:
 
 @_command(
     "new-plugin",
-    "create a plugin package skeleton",
+    "create a plugin package skeleton and print the next steps (returns its path)",
     arg("name"),
     arg("--dir", default=".", help="parent directory"),
 )
 def _new_plugin(ctx: Context, args: argparse.Namespace) -> Any:
-    from eliza_nb.scaffold import new_plugin
+    from eliza_nb.scaffold import new_plugin, notebook_next_steps
 
-    return new_plugin(args.name, args.dir)
+    path = new_plugin(args.name, args.dir)
+    print(notebook_next_steps(path, args.name))
+    return path
 
 
 # -- looking ----------------------------------------------------------------------------
