@@ -210,3 +210,13 @@ def test_spec_resolves_declared_settings(monkeypatch: pytest.MonkeyPatch) -> Non
     assert spec.settings == {"API_KEY": "sk-env"}  # the workers need not share the env
     assert [p.name for p in spec.plugins] == ["who"]
     rt.close()
+
+
+def test_the_dask_extra_holds_what_the_backend_imports() -> None:
+    import tomllib
+    from pathlib import Path
+
+    project = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())["project"]
+    extras = project["optional-dependencies"]
+    assert {r.split(">")[0] for r in extras["dask"]} == {"dask[distributed]", "cloudpickle"}
+    assert "eliza_nb[otel,dask]" in extras["dev"]  # dev installs the extras, not copies of them
