@@ -2,7 +2,8 @@
 
 Use :func:`run_batch` (or ``await runtime.run_batch(...)``, or ``%eliza batch`` in the kernel) to
 evaluate a plugin over a column of questions or a log of messages. It returns one DataFrame row
-per input, in input order, with the columns of :data:`BATCH_COLUMNS`.
+per input, in input order, indexed like the input (``df.join(results)`` works), with the columns
+of :data:`BATCH_COLUMNS`.
 
 How it runs:
     A fixed pool of ``concurrency`` worker coroutines pull inputs from one shared iterator: an
@@ -50,10 +51,9 @@ if TYPE_CHECKING:
 
 __all__ = ["BATCH_COLUMNS", "BatchInputs", "run_batch"]
 
-log = logging.getLogger("eliza_nb")
+log = logging.getLogger("eliza_nb.batch")
 
 BATCH_COLUMNS = (
-    "index",
     "success",
     "text",
     "data",
@@ -284,8 +284,9 @@ async def run_batch(
         partitions: For ``"dask"``: how many pieces the inputs are cut into.
 
     Returns:
-        A DataFrame with the columns of :data:`BATCH_COLUMNS`: ``index`` (the input's index
-        label, or its position in a list), ``success``, ``text``, ``data``, ``error_code``,
+        A DataFrame indexed like the input (``0..n-1`` for a list), so ``inputs.join(results)``
+        works; ``results.reset_index()`` gives positions, the labels in an ``index`` column.
+        Columns (:data:`BATCH_COLUMNS`): ``success``, ``text``, ``data``, ``error_code``,
         ``error_message``, ``duration_ms``, ``run_id`` (nullable: an input that could not become
         a message never ran). ``attrs`` holds ``action``, ``total`` and ``interrupted``; after an
         interrupt only the finished rows are there (see the module docstring).
@@ -355,12 +356,10 @@ def to_frame(labels: Any, out: BatchRows, *, action: str, interrupted: bool) -> 
     def pick(values: list[Any]) -> list[Any]:
         return values if keep is None else [values[i] for i in keep]
 
-    index = np.arange(total) if labels is None else pd.Index(labels)
-    if isinstance(index, pd.MultiIndex):
-        index = index.to_flat_index()
+    # The input's own Index (pd.Index() would flatten a MultiIndex into tuples).
+    index = pd.RangeIndex(total) if labels is None else labels
     ids = np.fromiter((-1 if r is None else r for r in pick(out.run_id)), dtype=np.int64)
     data = {  # Series all on a fresh RangeIndex; object dtype keeps None as None
-        "index": pd.Series(index if keep is None else index[keep]),
         "success": np.fromiter(pick(out.success), dtype=bool),
         "text": pd.Series(pick(out.text), dtype=object),
         "data": pd.Series(pick(out.data), dtype=object),
@@ -370,7 +369,32 @@ def to_frame(labels: Any, out: BatchRows, *, action: str, interrupted: bool) -> 
         "run_id": pd.arrays.IntegerArray(ids, ids < 0),
     }
     frame = pd.DataFrame(data, columns=list(BATCH_COLUMNS))
+    frame.index = index if keep is None else index[keep]  # aligned with the input's rows
     frame.attrs.update(action=action, total=total, interrupted=interrupted)
-    if interrupted:
-        log.warning("batch %s interrupted: %d of %d inputs done", action, len(frame), total)
+    report(frame)
     return frame
+
+
+def report(frame: pd.DataFrame) -> None:
+    """Log the one summary line of a batch, when rows failed or it was interrupted.
+
+    The one place a batch speaks: each failed row is already in the frame (and in
+    ``errors_frame()``), so a batch logs at most one line, a WARNING under ``eliza_nb.batch``.
+    A log record rather than ``warnings.warn``: failed rows are data, not a misuse the caller
+    should fix (the logging HOWTO's rule), and a warning is shown once per place in the code,
+    so the second failing batch of a session would say nothing. It is printed where logging is
+    configured or a debug mode was set (``%eliza debug``); otherwise it goes nowhere.
+    """
+    attrs, failed = frame.attrs, frame["error_code"][~frame["success"]]
+    if not attrs["interrupted"] and failed.empty:
+        return
+    done = len(frame)
+    line = f"run_batch {attrs['action']}: "
+    if attrs["interrupted"]:
+        line += f"interrupted, {done:,} of {attrs['total']:,} inputs done; "
+    line += f"{len(failed):,} of {done:,} rows failed"
+    if not failed.empty:
+        counts = failed.fillna("?").value_counts()
+        line += " (" + ", ".join(f"{code} {n:,}" for code, n in counts.items()) + ")"
+        line += "; see the result's error_code and error_message columns"
+    log.warning("%s", line)

@@ -39,7 +39,6 @@ __all__ = ["MESSAGE_COLUMNS", "run_messages"]
 
 #: The columns of :func:`run_messages`' frame and their dtypes.
 MESSAGE_COLUMNS = (
-    ("index", "object"),
     ("text", "object"),
     ("actions", "object"),
     ("reply", "object"),
@@ -67,6 +66,10 @@ async def run_messages(
 ) -> pd.DataFrame:
     """Send every input through ``process_message``; one row per input, in input order.
 
+    The frame is aligned with the input: its index is the input's index (``0..n-1`` for a
+    list), so ``inputs.join(frame)`` works; ``frame.reset_index()`` puts the labels in an
+    ``index`` column over positions.
+
     Args:
         runtime: The agent.
         inputs: A list of texts, a Series, or a DataFrame (``text_column``).
@@ -74,7 +77,7 @@ async def run_messages(
         concurrency: How many messages are in flight at once (each has its own room).
         room_prefix: Row ``i``'s room is ``f"{room_prefix}-{label}"``.
 
-    Columns: ``index`` (the input's label), ``text``, ``actions`` (the actions that ran,
+    Columns: ``text``, ``actions`` (the actions that ran,
     comma-separated), ``reply`` (what the model said), ``responses`` (what the actions said,
     ``" | "``-separated), ``success``, ``error_code`` (the first failure), ``trace_id``.
 
@@ -95,20 +98,22 @@ async def run_messages(
         async with gate:
             room = f"{room_prefix}-{labels[position]}"
             results = await runtime.process_message(text, room_id=room)
-        return _row(labels[position], text, results)
+        return _row(text, results)
 
     rows = await asyncio.gather(*(one(pos, text) for pos, text, _ in batch.rows()))
-    return table(rows, MESSAGE_COLUMNS)
+    frame = table(rows, MESSAGE_COLUMNS)
+    if batch.labels is not None:  # aligned with the input, as run_batch's frame
+        frame.index = batch.labels
+    return frame
 
 
-def _row(label: Any, text: Any, results: list[ActionResult]) -> tuple[Any, ...]:
+def _row(text: Any, results: list[ActionResult]) -> tuple[Any, ...]:
     decided = [r for r in results if r.action in _MODEL_STEPS]
     acted = [r for r in results if r.action not in _MODEL_STEPS]
     said = [c.text for r in acted for c in r.responses] or [r.text for r in acted if r.text]
     failed = next((r.error_code for r in results if not r.success), None)
     trace = next((r.trace_id for r in results if r.trace_id), None)
     return (
-        label,
         text,
         ",".join(r.action for r in acted),
         decided[0].text if decided else None,

@@ -316,8 +316,9 @@ class Dispatcher:
                 result.run_id, result.plugin, result.action, info
             )
             where = f"{result.plugin}.{result.action}" if result.plugin else result.action
-            log.warning("%s failed [%s]: %s", where, info.code, info.message)
-        if duration > self.slow_ms:
+            observability.log_failure(where, info.code, info.message)
+        # A cancelled run ended because someone stopped it, not because it was slow.
+        if duration > self.slow_ms and code != Code.CANCELLED:
             observability.warn_slow(result.plugin, result.action, duration, self.slow_ms)
         for listener in tuple(self.listeners):  # a copy: a listener may leave the list meanwhile
             try:

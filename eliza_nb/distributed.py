@@ -4,15 +4,18 @@ The inputs are cut into contiguous partitions and each partition runs on a worke
 same engine as a local batch (a pool of ``concurrency`` coroutines). Every worker thread builds
 its own ``AgentRuntime`` from the driver runtime's plugins, character and settings, and keeps it
 for the partitions that follow (``on_load`` runs once per worker thread). The results come back
-as one DataFrame in input order, and each partition's run, error and custom-metric records are
-appended to the driver runtime's records with fresh run ids, so ``metrics_frame()``,
-``errors_frame()`` and ``metrics_summary()`` on the driver cover the whole batch.
+as one DataFrame in input order, indexed like the input (as a local batch's), and each
+partition's run, error and custom-metric records are appended to the driver runtime's records
+with fresh run ids, so ``metrics_frame()``, ``errors_frame()`` and ``metrics_summary()`` on the
+driver cover the whole batch.
 
 Interrupting works as for a local batch (see :mod:`eliza_nb.batch`): the partitions not started
 are cancelled on the cluster and the rows of the finished ones are returned (a partition already
 running finishes on its worker, since Dask cannot stop a running task, and its rows are dropped).
 
 Pointing it at a real cluster:
+    0. Install the extra where the notebook runs and on the workers:
+       ``pip install 'eliza_nb[dask]'`` (``dask[distributed]`` and ``cloudpickle``).
     1. Run the scheduler and workers from the notebook's environment (the same Python, eliza_nb
        and plugin packages), e.g. ``dask scheduler`` on one host and
        ``dask worker tcp://SCHEDULER:8786 --nworkers 4 --nthreads 1`` on each worker host, or a
@@ -181,7 +184,8 @@ class _Cluster:
     def __init__(self, client: Any) -> None:
         if not all(hasattr(client, m) for m in ("submit", "scatter", "cancel", "nthreads")):
             raise ValidationError(
-                f"backend='dask' needs client=distributed.Client(...), got {type(client).__name__}",
+                "backend='dask' needs client=distributed.Client(...) (the extra: pip install "
+                f"'eliza_nb[dask]'), got {type(client).__name__}",
                 field="client",
             )
         self.client = client

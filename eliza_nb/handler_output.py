@@ -96,19 +96,36 @@ def fold_return(value: Any, result: ActionResult, masker: Masker | None = None) 
     ``success``/``text``/``values``/``data``/``error`` keys (or an ``ActionResult``) is taken as
     a result, as in elizaOS 1.7; ``False`` is a failure; anything else is data. The failure
     message is masked when it is recorded.
+
+    When the handler gives no text, the text is a response's (see :func:`_response_text`).
     """
-    if value is None or value is True:  # the text is a response's: masked by the callback
-        result.text = result.responses[-1].text if result.responses else None
-        result.success = True
+    if value is None or value is True:
+        result.text, result.success = _response_text(result, returned=False), True
         return None
     success, text, values, data, err = _fold(value)
     if masker is not None:
         text = masker.mask(text) if isinstance(text, str) else text
         values, data = masker.mask_value(values), masker.mask_value(data)
+    if text is None:
+        text = _response_text(result, returned=True)
     result.text, result.data, result.success = text, data, success
     if values:
         result.values = values
     return err
+
+
+def _response_text(result: ActionResult, *, returned: bool) -> str | None:
+    """The text of a run whose handler gave none: one of the texts it passed to ``callback``.
+
+    A handler that returns nothing is done when its last reply is sent: that reply is the
+    text. One that returns a result without a text (elizaOS's ``callback`` then ``return
+    {"success": True, "data": ...}``) said what it had to say first: the first reply is the
+    text. Either way an empty reply is no text. Already masked: the callback masks contents.
+    """
+    if not result.responses:
+        return None
+    text = result.responses[0 if returned else -1].text
+    return text or None
 
 
 def _fold(value: Any) -> tuple[bool, str | None, dict[str, Any], Any, str | None]:

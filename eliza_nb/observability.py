@@ -1,16 +1,26 @@
 """Logging and slow-run warnings: how much eliza_nb tells you while it works.
 
 Everything is logged under the ``eliza_nb`` logger (``eliza_nb.store``, ``eliza_nb.records``,
-``eliza_nb.performance``, ...), so the standard ``logging`` configuration applies. Three debug
-modes, as in the elizaOS guide, map to log levels:
+``eliza_nb.performance``, ``eliza_nb.runs``, ...), so the standard ``logging`` configuration
+applies. As a library should, eliza_nb prints nothing unless asked: the ``eliza_nb`` logger has a
+``logging.NullHandler``, so its records never reach ``logging.lastResort`` (the handler that
+prints WARNING records to stderr when nobody configured logging). A failed run is not a
+warning: it is a row of the results and of ``errors_frame()``, and its card shows it; its log
+record (``eliza_nb.runs``) is INFO. A batch with failed rows logs one WARNING summary line.
+
+Three debug modes, as in the elizaOS guide, map to log levels; setting one (``%eliza debug``)
+is asking for output, so it adds a console handler when logging is not configured:
 
 ======== ============ =====================================================================
 mode     level        what you see
 ======== ============ =====================================================================
-none     WARNING      failed runs, slow runs, store problems
-basic    INFO         also plugins registered, databases opened or upgraded
+none     WARNING      slow runs, one summary line per batch with failed rows, store problems
+basic    INFO         also every failed run, plugins registered, databases opened or upgraded
 verbose  DEBUG        also every flush of run records and other internals
 ======== ============ =====================================================================
+
+The names people type are accepted too: ``off``/``on``, ``quiet``/``all``, ``true``/``false``
+and the ``logging`` level names (``DEBUG``, ``INFO``, ``WARNING``, ``ERROR``, ``CRITICAL``).
 
 Set the mode with :func:`set_debug_mode` (``%eliza debug verbose`` in a notebook), or with the
 ``ELIZA_DEBUG`` setting (a mode) or ``LOG_LEVEL`` setting (a mode or a level name such as
@@ -22,7 +32,8 @@ such record, its message, arguments and traceback, so no handler (ours, the appl
 pytest's ``caplog``) ever receives a secret value.
 
 A run that takes longer than ``SLOW_ACTION_MS`` milliseconds (default 1000; 0 turns the
-warning off) logs a warning under ``eliza_nb.performance``.
+warning off) logs a warning under ``eliza_nb.performance``; a cancelled or interrupted run does
+not (it was stopped, not slow).
 """
 
 from __future__ import annotations
@@ -39,9 +50,11 @@ from eliza_nb.errors import ValidationError
 __all__ = [
     "DEBUG_MODES",
     "DEFAULT_SLOW_MS",
+    "MODE_NAMES",
     "SETTINGS",
     "configure",
     "get_debug_mode",
+    "log_failure",
     "mask_logs",
     "set_debug_mode",
     "slow_threshold_ms",
@@ -77,10 +90,17 @@ _LEVELS = {
     "warn": logging.WARNING,
     "error": logging.ERROR,
     "critical": logging.CRITICAL,
+    "fatal": logging.CRITICAL,
 }
+#: Every name :func:`set_debug_mode` accepts (the modes first), for help and completion.
+MODE_NAMES = (*DEBUG_MODES, *(a for a in _ALIASES if a not in DEBUG_MODES), *_LEVELS)
 _HANDLER_NAME = "eliza_nb-console"
 _perf_log = logging.getLogger("eliza_nb.performance")
+_runs_log = logging.getLogger("eliza_nb.runs")
 log = logging.getLogger("eliza_nb.observability")
+# The library convention (logging HOWTO, "Configuring Logging for a Library"): without it, a
+# WARNING of ours in an unconfigured process is printed by logging.lastResort.
+logging.getLogger(LOGGER_NAME).addHandler(logging.NullHandler())
 
 
 class _Settings(Protocol):
@@ -125,8 +145,8 @@ def _level(mode: str | int | bool) -> int:
     if key in _LEVELS:
         return _LEVELS[key]
     raise ValidationError(
-        f"Unknown debug mode {mode!r}: use none, basic or verbose "
-        "(or a log level: DEBUG, INFO, WARNING, ERROR)",
+        f"Unknown debug mode {mode!r}: use none, basic or verbose, on or off, "
+        "or a log level (DEBUG, INFO, WARNING, ERROR, CRITICAL)",
         field="mode",
     )
 
@@ -232,6 +252,16 @@ def slow_threshold_ms(settings: _Settings) -> float:
         )
         return DEFAULT_SLOW_MS
     return value if value > 0 else math.inf
+
+
+def log_failure(where: str, code: str, message: str) -> None:
+    """Log a failed run at INFO under ``eliza_nb.runs``.
+
+    INFO, not WARNING: the failure is already in the result, its card and ``errors_frame()``,
+    so it shows only to those who asked (``%eliza debug basic``), and a batch of a thousand
+    failing rows does not print a thousand lines.
+    """
+    _runs_log.info("%s failed [%s]: %s", where, code, message)
 
 
 def warn_slow(plugin: str, action: str, duration_ms: float, threshold_ms: float) -> None:

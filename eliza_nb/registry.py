@@ -189,11 +189,25 @@ class Registry:
         return self._by_phrase.get(re.sub(r"[_\s-]+", " ", match.group(1).lower()))
 
     def suggest(self, name: str, n: int = 3) -> list[str]:
-        """The registered action names closest to ``name``."""
-        names = sorted({a.name for a, _ in self.actions.values()})
-        lowered = {n_.lower(): n_ for n_ in names}
-        close = difflib.get_close_matches(str(name).lower(), list(lowered), n=n, cutoff=0.5)
-        return [lowered[c] for c in close]
+        """The registered action names and similes closest to ``name`` (any case), best first.
+
+        One suggestion per action: its name or simile, whichever is closer. A simile is
+        suggested as it is spelled, since it runs its action as the name does (a user who
+        typed ``YEL`` meant the simile ``YELL`` rather than the action ``SHOUT``).
+        """
+        spelled: dict[str, tuple[str, str]] = {}  # lowercased -> (as registered, its action)
+        for act, _ in self.actions.values():
+            for word in (act.name, *act.similes):
+                spelled.setdefault(word.lower(), (word, act.name))
+        if not spelled:
+            return []
+        close = difflib.get_close_matches(
+            str(name).lower(), list(spelled), n=len(spelled), cutoff=0.5
+        )
+        best: dict[str, str] = {}  # action -> its closest spelling, in order of closeness
+        for word in close:
+            best.setdefault(spelled[word][1], spelled[word][0])
+        return list(best.values())[:n]
 
     def action_names(self) -> list[str]:
         """Every registered action name (not similes), sorted."""

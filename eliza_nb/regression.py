@@ -76,6 +76,22 @@ def _keys(key: str | Sequence[str]) -> list[str]:
     return keys
 
 
+def _keyed(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    """``frame`` with its key as columns: the one place a key may live in the index.
+
+    ``run_batch`` and ``run_messages`` frames are aligned with their input, so their key is
+    the index; a baseline file (and any frame made before that) has an ``index`` column. The
+    default key ``"index"`` means the frame's index when no column has that name; other keys
+    may name index levels.
+    """
+    if all(k in frame.columns for k in keys):
+        return frame
+    if keys == ["index"] and frame.index.nlevels == 1:
+        return frame.rename_axis("index").reset_index()
+    levels = [n for n in frame.index.names if n in keys and n not in frame.columns]
+    return frame.reset_index(level=levels) if levels else frame  # a missing key: named later
+
+
 def _checked(frame: Any, field: str) -> pd.DataFrame:
     """``frame``, if it is a DataFrame."""
     import pandas as pd
@@ -176,12 +192,14 @@ def compare_runs(
 ) -> pd.DataFrame:
     """The rows whose compared columns differ between two runs, matched on ``key``.
 
-    Use it on two ``run_batch`` frames (the default key is their ``index`` column) or any two
-    frames with a unique key.
+    Use it on two ``run_batch`` or ``run_messages`` frames (the default key ``"index"`` is
+    their index, or an ``index`` column: a baseline file has one) or any two frames with a
+    unique key.
 
     Args:
         baseline_df, new_df: The earlier and the new results.
-        key: The column (or columns) that identify a row in both frames; must be unique.
+        key: The column (or columns, or index levels) that identify a row in both frames;
+            must be unique. ``"index"`` is the frame's index when no column has that name.
         columns: The columns compared (default: those both frames have, except the key and
             :data:`VOLATILE_COLUMNS` such as ``run_id`` and ``duration_ms``).
         rtol: Relative tolerance for numbers (default: exact). Missing equals missing.
@@ -200,6 +218,7 @@ def compare_runs(
     baseline_df, new_df = _checked(baseline_df, "baseline_df"), _checked(new_df, "new_df")
     rtol = _rtol(rtol)
     keys = _keys(key)
+    baseline_df, new_df = _keyed(baseline_df, keys), _keyed(new_df, keys)
     cols = _columns(baseline_df, new_df, keys, columns)
     _check_frame(baseline_df, "baseline", [*keys, *cols], keys)
     _check_frame(new_df, "new", [*keys, *cols], keys)
@@ -329,7 +348,8 @@ def check_baseline(
 
     A relative ``path`` is taken from the working directory, which is the notebook's folder
     in Jupyter and under nbval, so the baseline lives next to the notebook. The file holds the
-    key and compared columns only.
+    key and compared columns only; a key taken from the index is a column there
+    (``index`` for the default key), so the file reads as a plain table.
 
     Args:
         df: The new results (a ``run_batch`` frame, or any frame with a unique ``key``).
@@ -352,6 +372,7 @@ def check_baseline(
     """
     df, rtol = _checked(df, "df"), _rtol(rtol)
     keys = _keys(key)
+    df = _keyed(df, keys)
     cols = _columns(df, df, keys, columns)
     _check_frame(df, "new", [*keys, *cols], keys)
     new = _canonical(df[[*keys, *cols]]).reset_index(drop=True)

@@ -37,7 +37,7 @@ from string import Template
 from eliza_nb._checks import check_text, one_line, printable, shown
 from eliza_nb.errors import ValidationError
 
-__all__ = ["ENTRY_POINT_GROUP", "check_plugin_name", "new_plugin"]
+__all__ = ["ENTRY_POINT_GROUP", "check_plugin_name", "new_plugin", "notebook_next_steps"]
 
 ENTRY_POINT_GROUP = "eliza_nb.plugins"
 _NAME = re.compile(r"[a-z][a-z0-9]*(?:[-_][a-z0-9]+)*")  # used with fullmatch: no "x\n"
@@ -107,6 +107,23 @@ def new_plugin(name: str, directory: str | Path = ".") -> Path:
             field="directory",
         ) from None
     return target
+
+
+def notebook_next_steps(path: Path, name: str) -> str:
+    """What to do in a notebook after :func:`new_plugin` wrote ``path`` (``%eliza new-plugin``).
+
+    A package installed into a running kernel is found only after a restart: an editable
+    install works through a ``.pth`` file, which Python reads at startup.
+    """
+    plugin_file = path / "src" / name.replace("-", "_") / "plugin.py"
+    return (
+        f"Created plugin project {path}\n\n"
+        "Next steps:\n"
+        f"  1. edit {plugin_file} (its actions, settings and tests)\n"
+        f'  2. %pip install -e "{path}[dev]"   then restart the kernel\n'
+        f"  3. %eliza register {name}   (the installed plugin's entry point)\n"
+        f"  4. !cd {path} && pytest   (the project's own tests)"
+    )
 
 
 def _target(directory: str | Path, name: str) -> Path:

@@ -333,11 +333,13 @@ def set_secret_interactive(
     This is what ``%eliza secret set KEY`` runs.
 
     Raises:
-        SecretError: the name is invalid or no value was entered (nothing is changed then).
+        SecretError: the name is invalid, no value was entered, or nobody can type one (a
+            kernel run by nbclient or papermill, a script without a terminal); nothing is
+            changed then.
     """
     _check_name(key)
     ask = getpass_fn if getpass_fn is not None else getpass.getpass
-    value = ask(prompt or f"Value for {key} (input hidden): ")
+    value = _ask(ask, prompt or f"Value for {key} (input hidden): ", key)
     if not isinstance(value, str) or not value:
         raise SecretError(f"No value entered: {key} is unchanged", details={"name": key})
     if store is not None:
@@ -346,3 +348,22 @@ def set_secret_interactive(
     runtime.run_sync(runtime.set_setting(key, value))
     where = f" and saved to {store.path}" if store is not None else ""
     log.info("secret %s set%s", key, where)
+
+
+def _ask(ask: Callable[[str], str], prompt: str, key: str) -> str:
+    """``ask(prompt)``; without anyone to answer, a one-line error that says what to do instead.
+
+    ipykernel raises ``StdinNotImplementedError`` (a ``NotImplementedError``) when its frontend
+    takes no input, as under nbclient and papermill; ``getpass`` without a terminal reads stdin,
+    which may be at its end (``EOFError``).
+    """
+    try:
+        return ask(prompt)
+    except (NotImplementedError, EOFError):
+        raise SecretError(
+            f"Cannot ask for {key}: nobody can type here (no terminal, or a frontend without "
+            f"input such as nbclient or papermill); use %eliza set {key}=... (or the "
+            "environment, or .env) or a SecretStore: SecretStore().set(...) once, then "
+            "%eliza secret load",
+            details={"name": key},
+        ) from None

@@ -21,13 +21,30 @@ from dotenv import dotenv_values
 from eliza_nb._checks import check_nesting, check_text
 from eliza_nb.errors import ValidationError
 
-__all__ = ["MASK", "Masker", "Settings", "is_secret_key", "seconds_setting"]
+__all__ = ["LIBRARY_SETTINGS", "MASK", "Masker", "Settings", "is_secret_key", "seconds_setting"]
 
 MASK = "***"
 _SECRET_SUFFIXES = ("KEY", "TOKEN", "SECRET", "PASSWORD")
 # Shorter values would mask ordinary words and digits all over unrelated text.
 _MIN_SECRET_LEN = 4
 _MAX_DEPTH = 100
+#: The settings eliza_nb itself reads (a plugin's are in its ``PluginConfig``): the settings
+#: listing shows them when the environment or ``.env`` sets them, and no other variable.
+LIBRARY_SETTINGS = frozenset(
+    {
+        "CHECK_SHOULD_RESPOND",
+        "ELIZA_DEBUG",
+        "ELIZA_ENV",
+        "LOG_LEVEL",
+        "MAX_RECORDS",
+        "MODEL_TIMEOUT",
+        "PROVIDER_TIMEOUT",
+        "RECORDS_IN_MEMORY",
+        "RETRY_ATTEMPTS",
+        "SLOW_ACTION_MS",
+        "TRACING",
+    }
+)
 
 
 def is_secret_key(key: str, marked: Iterable[str] = ()) -> bool:
@@ -185,18 +202,27 @@ class Settings:
 
     def get(self, key: str, default: Any = None) -> Any:
         """Resolve ``key`` through the layers; ``default`` when no layer has it."""
-        for layer in (self.explicit, self.character_secrets, self.character):
+        found = self._lookup(key)
+        return default if found is None else self._seen(key, found[0])
+
+    def _lookup(self, key: str) -> tuple[Any, str] | None:
+        """The value of ``key`` and the layer it comes from: the one place of the order."""
+        for layer, source in (
+            (self.explicit, "set"),
+            (self.character_secrets, "character secrets"),
+            (self.character, "character"),
+        ):
             if key in layer:
-                return self._seen(key, layer[key])
+                return layer[key], source
         if self.use_env:
             if key in os.environ:
-                return self._seen(key, os.environ[key])
+                return os.environ[key], "environment"
             if self.dotenv.get(key) is not None:
-                return self._seen(key, self.dotenv[key])
-        for layer in reversed(self.defaults.values()):
+                return self.dotenv[key], ".env"
+        for plugin, layer in reversed(self.defaults.items()):
             if key in layer:
-                return self._seen(key, layer[key])
-        return default
+                return layer[key], f"default ({plugin})"
+        return None
 
     def has(self, key: str) -> bool:
         """True if some layer gives ``key`` a value other than None or ''."""
@@ -233,6 +259,25 @@ class Settings:
             k: (MASK if is_secret_key(k, self.marked) else self.masker.mask_value(v))
             for k, v in sorted(self._all_known().items())
         }
+
+    def listing(self, declared: Iterable[str] = ()) -> list[tuple[str, Any, str]]:
+        """``(key, value, source)`` of every setting in use, sorted, secrets shown as ``'***'``.
+
+        The settings of every layer, the keys of ``.env``, and those the environment sets of
+        ``declared`` (the keys plugins name in their ``PluginConfig``) and
+        :data:`LIBRARY_SETTINGS`: not the whole environment. ``source`` is the layer the value
+        comes from: ``set``, ``character secrets``, ``character``, ``environment``, ``.env``
+        or ``default (PLUGIN)``.
+        """
+        keys = {*self._all_known(), *self.dotenv, *declared, *LIBRARY_SETTINGS}
+        rows = []
+        for key in sorted(keys):
+            found = self._lookup(key)
+            if found is not None:
+                value = self._seen(key, found[0])
+                shown = MASK if is_secret_key(key, self.marked) else self.masker.mask_value(value)
+                rows.append((key, shown, found[1]))
+        return rows
 
 
 def _checked(value: Any, field: str) -> Any:

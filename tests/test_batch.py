@@ -40,7 +40,7 @@ async def rt(runtime: AgentRuntime) -> AgentRuntime:
 async def test_list_of_texts_gives_one_row_per_input_in_order(rt: AgentRuntime) -> None:
     out = await rt.run_batch("SHOUT", ["a", "b", "c"], progress=False)
     assert list(out.columns) == list(BATCH_COLUMNS)
-    assert out["index"].tolist() == [0, 1, 2]
+    assert out.index.tolist() == [0, 1, 2]
     assert out["text"].tolist() == ["A", "B", "C"]
     assert out["success"].tolist() == [True, True, True]
     assert out["error_code"].tolist() == [None, None, None]
@@ -51,7 +51,6 @@ async def test_result_dtypes_are_fixed(rt: AgentRuntime) -> None:
     out = await rt.run_batch("SHOUT", ["a", "boom"], progress=False)
     dtypes = {c: str(t) for c, t in out.dtypes.items()}
     assert dtypes == {
-        "index": "int64",
         "success": "bool",
         "text": "object",
         "data": "object",
@@ -97,10 +96,10 @@ async def test_dataframe_keeps_its_index_and_named_option_columns(rt: AgentRunti
     out = await rt.run_batch(
         "SHOUT", frame, text_column="question", option_columns=["limit"], progress=False
     )
-    assert out["index"].tolist() == ["q1", "q2"]
+    assert out.index.tolist() == ["q1", "q2"]
     assert out["data"].tolist() == [{"limit": 5}, {"limit": 6}]
-    assert type(out["data"][0]["limit"]) is int  # plain Python values reach the handler
-    joined = frame.join(out.set_index("index")["text"])
+    assert type(out["data"]["q1"]["limit"]) is int  # plain Python values reach the handler
+    joined = frame.join(out["text"])  # aligned with the input: a plain join
     assert (joined["text"] == joined["expected"]).tolist() == [True, False]
 
 
@@ -112,7 +111,7 @@ async def test_dataframe_without_option_columns_passes_no_options(rt: AgentRunti
 
 async def test_series_input(rt: AgentRuntime) -> None:
     out = await rt.run_batch("SHOUT", pd.Series(["p", "q"], index=[10, 20]), progress=False)
-    assert out["index"].tolist() == [10, 20]
+    assert out.index.tolist() == [10, 20]
     assert out["text"].tolist() == ["P", "Q"]
 
 
@@ -285,7 +284,7 @@ async def test_sigint_stops_the_batch_and_returns_the_rows_done(runtime: AgentRu
         )
         assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # put back
     assert out.attrs["interrupted"] is True
-    assert out["index"].tolist() == [1, 2]
+    assert out.index.tolist() == [1, 2]
     assert "CANCELLED" in runtime.metrics_frame()["error_code"].tolist()  # input 0, in flight
 
 
@@ -298,7 +297,7 @@ async def test_sigint_under_asyncio_runner_returns_the_rows_done(runtime: AgentR
         "CTRL_C_AT_2", [str(i) for i in range(50)], concurrency=3, progress=False
     )
     assert out.attrs["interrupted"] is True
-    assert out["index"].tolist() == [1, 2]
+    assert out.index.tolist() == [1, 2]
 
 
 async def test_progress_bar_counts_rows(
@@ -347,3 +346,23 @@ def test_inputs_cut_into_parts_keep_their_options() -> None:
     batch = BatchInputs.from_inputs(frame, option_columns=["k"])
     assert list(batch.part(1, 3).rows()) == [(0, "b", {"k": 2}), (1, "c", {"k": 3})]
     assert batch.part(1, 3).labels is None
+
+
+async def test_the_result_is_aligned_with_the_input_index(rt: AgentRuntime) -> None:
+    frame = pd.DataFrame(
+        {"text": ["a", "boom", "c"]},
+        index=pd.MultiIndex.from_tuples([("x", 1), ("x", 2), ("y", 1)], names=["k", "n"]),
+    )
+    out = await rt.run_batch("SHOUT", frame, progress=False)
+    pd.testing.assert_index_equal(out.index, frame.index)  # names and levels kept
+    joined = frame.join(out[["success", "error_code"]])
+    assert joined["success"].tolist() == [True, False, True]
+
+
+async def test_reset_index_gives_positions_and_the_labels_as_a_column(rt: AgentRuntime) -> None:
+    frame = pd.DataFrame({"text": ["a", "b"]}, index=[10, 20])
+    out = (await rt.run_batch("SHOUT", frame, progress=False)).reset_index()
+    assert list(out.columns) == ["index", *BATCH_COLUMNS]
+    assert out.index.tolist() == [0, 1]
+    assert out["index"].tolist() == [10, 20]
+    assert frame.index.get_indexer([20]).tolist() == [1]

@@ -38,10 +38,11 @@ MESSAGES = pd.DataFrame({"text": ["hello there", "boom please", "nothing"]}, ind
 
 async def test_one_row_per_message_with_what_was_decided_and_said(agent: AgentRuntime) -> None:
     frame = await agent.run_messages(MESSAGES)
-    assert frame[["index", "actions", "responses", "success", "error_code"]].values.tolist() == [
-        ["a", "GREET", "Greetings!", True, None],
-        ["b", "BOOM", "", False, "HANDLER_ERROR"],
-        ["c", "", "", True, None],
+    assert frame.index.tolist() == ["a", "b", "c"]  # aligned with the input
+    assert frame[["actions", "responses", "success", "error_code"]].values.tolist() == [
+        ["GREET", "Greetings!", True, None],
+        ["BOOM", "", False, "HANDLER_ERROR"],
+        ["", "", True, None],
     ]
     assert frame["reply"].tolist() == [
         "I heard: hello there",
@@ -49,7 +50,7 @@ async def test_one_row_per_message_with_what_was_decided_and_said(agent: AgentRu
         "I heard: nothing",
     ]
     assert frame["trace_id"].notna().all()
-    assert agent.trace(frame["trace_id"][1]).root.kind == "message"
+    assert agent.trace(frame["trace_id"]["b"]).root.kind == "message"
     rooms = set(agent.memories_frame()["room_id"])
     assert rooms == {"row-a", "row-b", "row-c"}
 
@@ -57,7 +58,7 @@ async def test_one_row_per_message_with_what_was_decided_and_said(agent: AgentRu
 async def test_concurrent_rows_give_the_same_frame(agent: AgentRuntime) -> None:
     one = await agent.run_messages(MESSAGES, room_prefix="x")
     many = await agent.run_messages(MESSAGES, room_prefix="y", concurrency=3)
-    columns = ["index", "text", "actions", "reply", "responses", "success"]
+    columns = ["text", "actions", "reply", "responses", "success"]
     pd.testing.assert_frame_equal(one[columns], many[columns])
 
 
@@ -79,11 +80,19 @@ async def test_a_cassette_run_is_a_regression_baseline(agent: AgentRuntime, tmp_
             drifted = await offline.run_messages(MESSAGES, room_prefix="again")
         with pytest.raises(BaselineDriftError) as info:
             check_baseline(drifted, baseline, columns=["actions", "reply", "responses"])
-        rows = drifted[drifted["index"].isin(info.value.diff["index"])]
-        assert rows["index"].tolist() == ["a"]
+        rows = drifted.loc[info.value.diff["index"]]  # the diff's keys are the frame's labels
+        assert rows.index.tolist() == ["a"]
         assert offline.trace(rows["trace_id"].iloc[0]).root.kind == "message"
     finally:
         await offline.aclose()
+
+
+async def test_a_list_gives_positions_and_joins_its_frame(agent: AgentRuntime) -> None:
+    frame = await agent.run_messages(["hello there", "nothing"])
+    assert frame.index.tolist() == [0, 1]
+    out = await agent.run_messages(MESSAGES, room_prefix="j")
+    joined = MESSAGES.join(out.drop(columns="text"))
+    assert joined["actions"].tolist() == ["GREET", "BOOM", ""]
 
 
 @pytest.mark.parametrize(

@@ -57,7 +57,7 @@ async def test_results_come_back_in_input_order(rt: AgentRuntime, client: Any) -
     texts = [f"t{i}" for i in range(40)]
     out = await rt.run_batch("WHO", texts, backend="dask", client=client, progress=False)
     assert list(out.columns) == list(BATCH_COLUMNS)
-    assert out["index"].tolist() == list(range(40))
+    assert out.index.tolist() == list(range(40))
     assert out["text"].tolist() == [t.upper() for t in texts]
     pids = {d["pid"] for d in out["data"]}
     assert DRIVER_PID not in pids  # every row ran in a worker process
@@ -69,10 +69,11 @@ async def test_dask_and_local_frames_agree(rt: AgentRuntime, client: Any) -> Non
     kwargs: dict[str, Any] = {"text_column": "q", "option_columns": ["k"], "progress": False}
     local = await rt.run_batch("WHO", frame, **kwargs)
     remote = await rt.run_batch("WHO", frame, backend="dask", client=client, partitions=2, **kwargs)
-    same = ["index", "success", "text", "error_code", "error_message"]
+    same = ["success", "text", "error_code", "error_message"]
     pd.testing.assert_frame_equal(local[same], remote[same])
+    assert remote.index.tolist() == ["x", "y", "z"]  # aligned with the input, like local
     assert [d and d["k"] for d in remote["data"]] == [1, None, 3]
-    assert remote["error_message"][1] == "bad key ***"  # masked on the worker too
+    assert remote["error_message"]["y"] == "bad key ***"  # masked on the worker too
 
 
 async def test_records_land_in_the_driver_with_fresh_run_ids(rt: AgentRuntime, client: Any) -> None:
@@ -209,3 +210,13 @@ def test_spec_resolves_declared_settings(monkeypatch: pytest.MonkeyPatch) -> Non
     assert spec.settings == {"API_KEY": "sk-env"}  # the workers need not share the env
     assert [p.name for p in spec.plugins] == ["who"]
     rt.close()
+
+
+def test_the_dask_extra_holds_what_the_backend_imports() -> None:
+    import tomllib
+    from pathlib import Path
+
+    project = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())["project"]
+    extras = project["optional-dependencies"]
+    assert {r.split(">")[0] for r in extras["dask"]} == {"dask[distributed]", "cloudpickle"}
+    assert "eliza_nb[otel,dask]" in extras["dev"]  # dev installs the extras, not copies of them

@@ -287,7 +287,7 @@ def test_unregister_of_unknown_plugin_is_a_library_error(shell: TestingShell) ->
         ("%eliza run ECHO --bogus", "unrecognized arguments"),
         ("%eliza rn ECHO", "Did you mean 'run'"),
         ("%eliza run 'unclosed", "cannot split"),
-        ("%eliza debug loud", "invalid choice"),
+        ("%eliza debug loud", "Unknown debug mode 'loud'"),
         ("%eliza help nothing", "unknown subcommand"),
         ("%eliza batch ECHO --from missing_var", "no variable"),
         ("%%eliza actions\nbody", "takes no cell body"),
@@ -353,8 +353,9 @@ def test_settings_mask_secrets(shell: TestingShell, capsys: Any) -> None:
     shell.run_cell("%eliza set API_KEY=sk-very-secret MODE=fast")
     printed = capsys.readouterr().out
     assert "sk-very-secret" not in printed and "'***'" in printed
-    frame = out(shell, "%eliza settings").set_index("key")["value"]
-    assert frame.to_dict() == {"API_KEY": "***", "MODE": "fast"}
+    frame = out(shell, "%eliza settings").set_index("key")
+    assert frame["value"].to_dict() == {"API_KEY": "***", "MODE": "fast"}
+    assert set(frame["source"]) == {"set"}
     assert eliza_nb.get_runtime().get_setting("API_KEY") == "sk-very-secret"
 
 
@@ -385,6 +386,12 @@ def test_debug_sets_the_logger_level(shell: TestingShell) -> None:
             ("verbose", logging.DEBUG),
             ("basic", logging.INFO),
             ("none", logging.WARNING),
+            ("debug", logging.DEBUG),  # the names people type
+            ("INFO", logging.INFO),
+            ("off", logging.WARNING),
+            ("on", logging.INFO),
+            ("error", logging.ERROR),
+            ("Warning", logging.WARNING),
         ]:
             shell.run_cell(f"%eliza debug {level}")
             assert logger.level == expected
@@ -393,15 +400,37 @@ def test_debug_sets_the_logger_level(shell: TestingShell) -> None:
         logger.handlers = [h for h in logger.handlers if h.get_name() != "eliza_nb-console"]
 
 
+def test_debug_without_a_mode_shows_the_one_in_force(shell: TestingShell, capsys: Any) -> None:
+    logger = logging.getLogger("eliza_nb")
+    before = logger.level
+    try:
+        logger.setLevel(logging.INFO)
+        shell.run_cell("%eliza debug")
+        assert capsys.readouterr().out == "eliza_nb logging: basic (INFO)\n"
+    finally:
+        logger.setLevel(before)
+
+
 def test_batch_delegates_to_run_batch(shell: TestingShell) -> None:
     shell.user_ns["questions"] = pd.DataFrame({"q": ["a", "b"]})
     frame = out(shell, "%eliza batch ECHO --from questions --column q --concurrency 2")
     assert len(frame) == 2
 
 
-def test_new_plugin_writes_a_project(shell: TestingShell, tmp_path: Any) -> None:
+def test_new_plugin_writes_a_project(shell: TestingShell, tmp_path: Any, capsys: Any) -> None:
     path = out(shell, f"%eliza new-plugin weather --dir {tmp_path}")
     assert path == tmp_path / "weather" and path.is_dir()
+    printed = capsys.readouterr().out
+    assert "Next steps:" in printed
+    assert f'%pip install -e "{path}[dev]"' in printed and "restart the kernel" in printed
+    assert "%eliza register weather" in printed
+    assert str(path / "src" / "weather" / "plugin.py") in printed
+
+
+def test_timeout_help_says_a_sync_handler_runs_to_its_end(shell: TestingShell, capsys: Any) -> None:
+    shell.run_cell("%eliza help run")
+    printed = " ".join(capsys.readouterr().out.split())
+    assert "a sync handler cannot be interrupted: it runs to its end" in printed
 
 
 def test_models_events_and_plugin_tests(shell: TestingShell) -> None:
@@ -447,6 +476,7 @@ def test_tab_completion(shell: TestingShell) -> None:
     assert _complete(shell, "%%eliza run NO") == ["NOOP"]
     assert _complete(shell, "%eliza unregister d") == ["demo"]
     assert _complete(shell, "%eliza debug v") == ["verbose"]
+    assert _complete(shell, "%eliza debug e") == ["error"]
 
 
 # -- secrets ----------------------------------------------------------------------------
@@ -470,6 +500,22 @@ def test_secret_set_prompts_and_never_shows_the_value(
     shell.run_cell("%eliza reset")
     shell.run_cell(f"%eliza secret load --store {store}")
     assert get_runtime().get_setting("SERVICE_API_KEY") == "sk-typed-in-secret-42"
+
+
+def test_secret_set_without_a_terminal_is_one_line(
+    shell: TestingShell, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from IPython.core.error import StdinNotImplementedError
+
+    from eliza_nb.secrets import SecretError
+
+    def no_stdin(prompt: str = "") -> str:  # what ipykernel does under nbclient / papermill
+        raise StdinNotImplementedError("getpass was called, but this frontend does not support it")
+
+    monkeypatch.setattr("getpass.getpass", no_stdin)
+    with pytest.raises(SecretError, match=r"%eliza set SERVICE_API_KEY=.*SecretStore") as info:
+        shell.run_cell("%eliza secret set SERVICE_API_KEY")
+    assert len(info.value._render_traceback_()) == 1
 
 
 def test_secret_set_needs_a_key(shell: TestingShell) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import subprocess
 import sys
@@ -50,6 +51,10 @@ def make_runtime(**settings: Any) -> AgentRuntime:
         ("debug", logging.DEBUG, "verbose"),
         ("INFO", logging.INFO, "basic"),
         ("error", logging.ERROR, "none"),
+        ("off", logging.WARNING, "none"),
+        ("On", logging.INFO, "basic"),
+        ("WARNING", logging.WARNING, "none"),
+        ("critical", logging.CRITICAL, "none"),
         (True, logging.INFO, "basic"),
         (False, logging.WARNING, "none"),
         (logging.DEBUG, logging.DEBUG, "verbose"),
@@ -71,7 +76,7 @@ def test_an_unknown_mode_is_a_validation_error() -> None:
 
 def test_no_handler_is_added_when_logging_is_configured(restore_logger: logging.Logger) -> None:
     set_debug_mode("verbose")  # pytest's handlers sit on the root logger: propagate to them
-    assert restore_logger.handlers == []
+    assert [h for h in restore_logger.handlers if not isinstance(h, logging.NullHandler)] == []
 
 
 def test_in_a_fresh_process_messages_show_once_on_stderr() -> None:
@@ -133,6 +138,24 @@ def test_fast_runs_do_not_warn_and_zero_turns_it_off(caplog: pytest.LogCaptureFi
     rt.run_sync(rt.set_setting("SLOW_ACTION_MS", 0))
     rt.run("TICK")
     assert len(slow_warnings(caplog)) == 1
+    rt.close()
+
+
+@action(name="WAIT", description="waits until cancelled")
+async def wait(runtime: Any, message: Any, state: Any, options: Any, callback: Any) -> None:
+    await asyncio.Event().wait()
+
+
+async def test_a_cancelled_run_is_not_reported_as_slow(caplog: pytest.LogCaptureFixture) -> None:
+    rt = AgentRuntime(settings={"SLOW_ACTION_MS": "0.000001"}, use_env=False)
+    await rt.register_action(wait)
+    task = asyncio.ensure_future(rt.execute_action("WAIT"))
+    await asyncio.sleep(0.01)  # the handler is waiting: well over the threshold
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert rt.metrics_frame()["error_code"].tolist() == ["CANCELLED"]
+    assert slow_warnings(caplog) == []
     rt.close()
 
 

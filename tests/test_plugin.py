@@ -416,3 +416,44 @@ async def test_handler_gets_runtime_message_state_options(runtime: AgentRuntime)
     await runtime.register_action(Action(name="SEE", handler=handler))
     await runtime.execute_action("SEE", "look", options={"k": 1})
     assert seen == {"rt": runtime, "text": "look", "state": None, "options": {"k": 1}}
+
+
+async def test_a_result_without_text_takes_the_first_reply(runtime: AgentRuntime) -> None:
+    """The README's quickstart: callback the greeting, then return success and data."""
+
+    async def handler(rt: Any, message: Any, state: Any, options: Any, callback: Any) -> Any:
+        await callback({"text": "Hello, Ada!"})
+        await callback({"text": "(logged the greeting)"})
+        return {"success": True, "data": {"greeted": "Ada"}}
+
+    result = await run_handler(runtime, handler)
+    assert (result.success, result.text, result.data) == (True, "Hello, Ada!", {"greeted": "Ada"})
+    assert "text='Hello, Ada!'" in repr(result)
+
+
+@pytest.mark.parametrize(
+    ("returned", "text"),
+    [
+        ({"success": True, "text": "from the result"}, "from the result"),
+        ({"success": True, "text": ""}, ""),  # an explicit text, even empty, is the text
+        ("a string", "a string"),
+        ({"greeted": "Ada"}, "reply"),  # content without text
+        ({"success": False, "error": "nope"}, "reply"),
+    ],
+)
+async def test_a_returned_text_wins_over_the_replies(
+    runtime: AgentRuntime, returned: Any, text: str
+) -> None:
+    def handler(rt: Any, message: Any, state: Any, options: Any, callback: Any) -> Any:
+        callback({"text": "reply"})
+        return returned
+
+    assert (await run_handler(runtime, handler)).text == text
+
+
+async def test_no_reply_and_no_text_leaves_the_text_empty(runtime: AgentRuntime) -> None:
+    def handler(rt: Any, message: Any, state: Any, options: Any, callback: Any) -> Any:
+        callback({"text": ""})
+        return {"success": True}
+
+    assert (await run_handler(runtime, handler)).text is None

@@ -447,6 +447,11 @@ class TestLookup:
         assert registry.suggest("send_emial") == ["SEND_EMAIL"]
         assert registry.suggest("zzz") == []
 
+    def test_suggest_looks_at_similes_too(self, registry: Registry) -> None:
+        assert registry.suggest("GET_DAT") == ["GET-DATA"]  # a simile runs its action too
+        assert registry.suggest("get data", n=1) == ["GET-DATA"]
+        assert registry.suggest("FETCH_DATAS") == ["FETCH_DATA"]  # one per action: the closest
+
     def test_action_names_exclude_similes(self, registry: Registry) -> None:
         assert registry.action_names() == ["FETCH_DATA", "SEND_EMAIL"]
 

@@ -209,3 +209,37 @@ async def test_batch_results_against_a_baseline(tmp_path: Path, runtime: AgentRu
     assert info.value.diff[["index", "text_baseline", "text_new"]].values.tolist() == [
         ["b", "pass", "fail"]
     ]
+
+
+async def test_a_batch_baseline_file_keeps_an_index_column(
+    tmp_path: Path, runtime: AgentRuntime
+) -> None:
+    await runtime.register_plugin(Plugin(name="grader", actions=[grade]))
+    results = await runtime.run_batch("GRADE", ["hi", "hello"], progress=False)
+    path = tmp_path / "grades.parquet"
+    check_baseline(results, path)
+    stored = pd.read_parquet(path)
+    assert stored.columns[0] == "index"  # a plain table, as the files written before
+    assert stored["index"].tolist() == [0, 1]
+
+
+def test_the_notebooks_baseline_still_reads(tmp_path: Path) -> None:
+    """05-regression-testing's committed file (an ``index`` column) checks an aligned frame."""
+    source = Path(__file__).parents[1] / "notebooks" / "sentiment.baseline.parquet"
+    stored = pd.read_parquet(source)
+    aligned = stored.drop(columns="index").set_axis(stored["index"].to_numpy())
+    path = tmp_path / "copy.parquet"
+    path.write_bytes(source.read_bytes())
+    columns = ["success", "text", "error_code"]
+    assert check_baseline(aligned, path, key="index", columns=columns).empty
+    changed = aligned.copy()
+    changed.loc[2, "text"] = "positive"
+    diff = compare_runs(stored, changed, columns=columns)
+    assert diff[["index", "changed_columns"]].values.tolist() == [[2, "text"]]
+
+
+def test_a_key_may_name_an_index_level() -> None:
+    old = pd.DataFrame({"text": ["a", "b"]}, index=pd.Index(["x", "y"], name="id"))
+    new = pd.DataFrame({"text": ["a", "B"]}, index=pd.Index(["x", "y"], name="id"))
+    assert compare_runs(old, new, key="id")[["id", "text_new"]].values.tolist() == [["y", "B"]]
+    assert compare_runs(old, new)["index"].tolist() == ["y"]  # the default: the index itself

@@ -316,3 +316,23 @@ def test_set_secret_interactive_without_store_or_value() -> None:
     with pytest.raises(SecretError, match="name"):
         set_secret_interactive(rt, "", getpass_fn=lambda prompt: "x")
     rt.close()
+
+
+@pytest.mark.parametrize("error", [NotImplementedError, EOFError])
+def test_set_secret_interactive_without_a_terminal_says_what_to_use(
+    error: type[BaseException],
+) -> None:
+    from IPython.core.error import StdinNotImplementedError
+
+    def no_input(prompt: str) -> str:
+        raise (StdinNotImplementedError("no stdin") if error is NotImplementedError else error())
+
+    rt = AgentRuntime(use_env=False)
+    with pytest.raises(SecretError) as info:
+        set_secret_interactive(rt, "API_KEY", getpass_fn=no_input)
+    message = str(info.value)
+    assert "\n" not in message
+    assert "%eliza set API_KEY=" in message and "SecretStore" in message
+    assert info.value.__cause__ is None and info.value.__suppress_context__
+    assert rt.get_setting("API_KEY") is None
+    rt.close()

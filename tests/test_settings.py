@@ -450,3 +450,59 @@ async def test_settings_view_and_snapshot_mask_secrets(secret_runtime: AgentRunt
     assert snap["settings"]["API_KEY"] == MASK
     assert snap["settings"]["TWILIO_SID"] == MASK
     assert_nowhere(secret_runtime)
+
+
+# -- the listing (%eliza settings) ---------------------------------------------------------------
+async def test_listing_shows_every_source_and_masks_secrets(
+    no_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("API_KEY", "sk-from-the-environment")
+    monkeypatch.setenv("TRACING", "1")  # a setting eliza_nb reads
+    monkeypatch.setenv("UNRELATED_HOME_VAR", "x")  # neither declared nor ours: not listed
+    (no_env / ".env").write_text("MODE=fast\nDB_PASSWORD=hunter22\n")
+    rt = AgentRuntime(settings={"ROOM": "r1"})
+    try:
+        config = PluginConfig(required=["API_KEY"], optional=["API_URL"], defaults={"LIMIT": 5})
+        await rt.register_plugin(Plugin(name="p", config=config))
+        rows = {key: (value, source) for key, value, source in rt.settings.listing(["API_KEY"])}
+    finally:
+        rt.close()
+    assert rows == {
+        "API_KEY": ("***", "environment"),
+        "DB_PASSWORD": ("***", ".env"),
+        "LIMIT": (5, "default (p)"),
+        "MODE": ("fast", ".env"),
+        "ROOM": ("r1", "set"),
+        "TRACING": ("1", "environment"),
+    }
+
+
+def test_listing_without_the_environment(no_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TRACING", "1")
+    settings = Settings({"A": 1}, {"B": 2, "secrets": {"C_TOKEN": "tok-123"}}, use_env=False)
+    assert settings.listing(["TRACING"]) == [
+        ("A", 1, "set"),
+        ("B", 2, "character"),
+        ("C_TOKEN", MASK, "character secrets"),
+    ]
+
+
+def test_library_settings_name_every_setting_the_library_reads() -> None:
+    """Each literal key read in eliza_nb's own modules (not its example plugins) is listed."""
+    import re
+
+    from eliza_nb.settings import LIBRARY_SETTINGS
+
+    root = Path(__file__).parents[1] / "eliza_nb"
+    read = re.compile(
+        r"(?:get_setting|settings\.get|seconds_setting|_count_setting)\((?:[\w.]+, )?\"([A-Z_]+)\""
+    )
+    found = {
+        key
+        for path in root.rglob("*.py")
+        if "plugins" not in path.parts and path.name != "scaffold.py"
+        for key in read.findall(path.read_text())
+    }
+    from eliza_nb import observability
+
+    assert found and found | observability.SETTINGS <= LIBRARY_SETTINGS

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from IPython.core.error import UsageError
 
 from eliza_nb import frames, observability, reprs
-from eliza_nb.errors import ActionNotFoundError
+from eliza_nb.errors import ActionNotFoundError, ValidationError
 from eliza_nb.kernel._args import (
     Arg,
     HelpShown,
@@ -60,7 +60,8 @@ __all__ = [
 ]
 
 T = TypeVar("T")
-DEBUG_LEVELS = observability.DEBUG_MODES
+#: The names ``%eliza debug`` accepts (and completes): modes, on/off, logging level names.
+DEBUG_LEVELS = observability.MODE_NAMES
 
 
 @dataclass
@@ -223,7 +224,13 @@ _OPTION = arg(
     "convert and check; any other value is parsed as JSON when it can be",
 )
 _JSON = arg("--json", help="handler options as a JSON object")
-_TIMEOUT = arg("--timeout", type=positive(float), metavar="S", help="cancel a run after S seconds")
+_TIMEOUT = arg(
+    "--timeout",
+    type=positive(float),
+    metavar="S",
+    help="an async handler is cancelled after S seconds (TIMEOUT); a sync handler cannot be "
+    "interrupted: it runs to its end, and is then marked TIMEOUT if it took longer",
+)
 
 
 @_command(
@@ -486,14 +493,16 @@ def _reset(ctx: Context, args: argparse.Namespace) -> AgentRuntime:
 
 @_command(
     "new-plugin",
-    "create a plugin package skeleton",
+    "create a plugin package skeleton and print the next steps (returns its path)",
     arg("name"),
     arg("--dir", default=".", help="parent directory"),
 )
 def _new_plugin(ctx: Context, args: argparse.Namespace) -> Any:
-    from eliza_nb.scaffold import new_plugin
+    from eliza_nb.scaffold import new_plugin, notebook_next_steps
 
-    return new_plugin(args.name, args.dir)
+    path = new_plugin(args.name, args.dir)
+    print(notebook_next_steps(path, args.name))
+    return path
 
 
 # -- looking ----------------------------------------------------------------------------
@@ -557,11 +566,18 @@ def _summary(ctx: Context, args: argparse.Namespace) -> pd.DataFrame:
     return ctx.runtime.metrics_summary()
 
 
-@_command("settings", "the settings (secrets shown as '***')")
+@_command(
+    "settings",
+    "the settings in use and where each comes from, also the environment's and .env's "
+    "(secrets shown as '***')",
+)
 def _settings(ctx: Context, args: argparse.Namespace) -> pd.DataFrame:
     import pandas as pd
 
-    return pd.DataFrame(list(ctx.runtime.settings.masked().items()), columns=["key", "value"])
+    configs = [p.config for p in ctx.runtime.registry.plugins.values()]
+    declared = [k for c in configs for k in (*c.required, *c.optional, *c.defaults)]
+    rows = ctx.runtime.settings.listing(declared)
+    return pd.DataFrame(rows, columns=["key", "value", "source"])
 
 
 @_command(
@@ -628,10 +644,21 @@ def _dashboard(ctx: Context, args: argparse.Namespace) -> Any:
     return kernel_dashboard(ctx.runtime)
 
 
-@_command("debug", "log level of the 'eliza_nb' logger", arg("level", choices=list(DEBUG_LEVELS)))
+@_command(
+    "debug",
+    "how much eliza_nb logs: none|basic|verbose, on|off, or a level name (DEBUG, INFO, "
+    "WARNING, ERROR); no argument shows the mode in force",
+    arg("level", nargs="?", metavar="MODE", help="a mode, on/off, or a logging level name"),
+)
 def _debug(ctx: Context, args: argparse.Namespace) -> None:
-    mode = observability.set_debug_mode(args.level)
-    level = logging.getLevelName(logging.getLogger("eliza_nb").level)
+    if args.level is None:
+        mode = observability.get_debug_mode()
+    else:
+        try:
+            mode = observability.set_debug_mode(args.level)
+        except ValidationError as exc:  # a mistyped argument: one line, as argparse's
+            raise UsageError(f"%eliza debug: {exc.message}") from None
+    level = logging.getLevelName(logging.getLogger("eliza_nb").getEffectiveLevel())
     print(f"eliza_nb logging: {mode} ({level})")
 
 
