@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from IPython.core.error import UsageError
 
-from eliza_nb import ActionResult, Plugin, action
+from eliza_nb import ActionCancelledError, ActionResult, Plugin, action
 from eliza_nb.kernel._expect import ExpectationFailed
 from eliza_nb.kernel.commands import ChainResults
 from eliza_nb.testing.pytest_plugin import TestingShell
@@ -34,10 +34,17 @@ def never_valid(runtime, message, state):  # type: ignore[no-untyped-def]
     return False
 
 
+@action(description="the user presses interrupt")
+def interrupted(runtime, message, state, options, callback):  # type: ignore[no-untyped-def]
+    raise KeyboardInterrupt
+
+
 @pytest.fixture
 def shell(eliza_shell: TestingShell) -> TestingShell:
     """The testing shell with echo, broken and picky registered."""
-    eliza_shell.user_ns["plugin"] = Plugin(name="expect", actions=[echo, broken, picky])
+    eliza_shell.user_ns["plugin"] = Plugin(
+        name="expect", actions=[echo, broken, picky, interrupted]
+    )
     eliza_shell.run_cell("%eliza register plugin")
     return eliza_shell
 
@@ -96,6 +103,12 @@ def test_a_raised_error_of_another_code_fails_naming_both(shell: TestingShell) -
     ) as e:
         shell.run_cell("%eliza run GRET --expect TIMEOUT")
     assert e.value.__cause__ is not None and "[ACTION_NOT_FOUND]" in e.value.message
+
+
+def test_an_interrupt_stays_an_interrupt(shell: TestingShell) -> None:
+    with pytest.raises(ActionCancelledError):
+        shell.run_cell("%eliza run INTERRUPTED --expect HANDLER_ERROR")
+    assert out(shell, "%eliza run INTERRUPTED --expect CANCELLED") is None  # printed
 
 
 def test_repeat_passes_when_any_run_fails_with_the_code(shell: TestingShell) -> None:

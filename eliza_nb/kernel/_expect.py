@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import TypeVar
 
-from eliza_nb.errors import ElizaError
+from eliza_nb.errors import ActionCancelledError, ElizaError
 from eliza_nb.types import ActionResult
 
 __all__ = ["EXPECTATION_FAILED", "ExpectationFailed", "expecting", "first_failure"]
@@ -51,11 +51,18 @@ def expecting(code: str | None, prog: str, run: Callable[[], T]) -> T | None:
 
     Raises:
         ExpectationFailed: every result succeeded, or failed (or raised) with another code.
+        ActionCancelledError: the user interrupted the run (unless ``CANCELLED`` is expected):
+            that is no outcome of the run to judge.
     """
     if code is None:
         return run()
     try:
         outcome = run()
+    except ActionCancelledError as error:
+        if error.code != code:
+            raise
+        print(_raised(error))
+        return None
     except ElizaError as error:
         if error.code != code:
             raise ExpectationFailed(f"{prog}: expected {code}, got {_raised(error)}") from error
