@@ -10,6 +10,7 @@ import argparse
 import enum
 import json
 import math
+import re
 import shlex
 import sys
 from collections.abc import Callable, Iterable, Mapping
@@ -28,6 +29,7 @@ __all__ = [
     "HelpShown",
     "UsageParser",
     "arg",
+    "error_code",
     "json_object",
     "option_value",
     "options",
@@ -214,3 +216,20 @@ def positive(kind: type[Any]) -> Callable[[str], Any]:
 
     convert.__name__ = f"positive {kind.__name__}"
     return convert
+
+
+def error_code(text: str) -> str:
+    """An argparse ``type=`` for an error code (``--expect``): upper-cased, so ``timeout`` is
+    ``TIMEOUT``; a word of letters, digits and underscores (plugins may add their own codes).
+
+    Raises:
+        ValueError: ``text`` cannot be a code (argparse turns it into a ``UsageError``).
+    """
+    code = text.strip().upper()
+    if not _CODE.fullmatch(code):
+        raise ValueError(text)
+    return code
+
+
+error_code.__name__ = "error code"  # argparse names it: "invalid error code value: 'a b'"
+_CODE = re.compile(r"[A-Z][A-Z0-9_]*")

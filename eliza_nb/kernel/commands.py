@@ -28,6 +28,7 @@ from eliza_nb.kernel._args import (
     HelpShown,
     UsageParser,
     arg,
+    error_code,
     options,
     pairs,
     positive,
@@ -36,6 +37,7 @@ from eliza_nb.kernel._args import (
     split_line,
     typed_fields,
 )
+from eliza_nb.kernel._expect import expecting, first_failure
 from eliza_nb.kernel._resolve import register_one, registrables, resolve
 from eliza_nb.plugin import Plugin
 from eliza_nb.runtime import LOCAL_PLUGIN
@@ -231,6 +233,13 @@ _TIMEOUT = arg(
     help="an async handler is cancelled after S seconds (TIMEOUT); a sync handler cannot be "
     "interrupted: it runs to its end, and is then marked TIMEOUT if it took longer",
 )
+_EXPECT = arg(
+    "--expect",
+    type=error_code,
+    metavar="CODE",
+    help="the error code this must fail with: the failure is shown and the cell passes; "
+    "a success or another code fails the cell",
+)
 
 
 @_command(
@@ -243,9 +252,14 @@ _TIMEOUT = arg(
     _ROOM,
     _TIMEOUT,
     arg("--repeat", type=positive(int), default=1, metavar="N", help="run N times"),
+    _EXPECT,
     cell=True,
 )
-def _run(ctx: Context, args: argparse.Namespace) -> ActionResult | list[ActionResult]:
+def _run(ctx: Context, args: argparse.Namespace) -> ActionResult | list[ActionResult] | None:
+    return expecting(args.expect, "%eliza run", lambda: _run_action(ctx, args))
+
+
+def _run_action(ctx: Context, args: argparse.Namespace) -> ActionResult | list[ActionResult]:
     entry = ctx.runtime.registry.find(args.action)  # None: execute_action says what is wrong
     options = _options(args, [entry[0]] if entry else [], "%eliza run")
     text = _message(ctx, args.text)
@@ -279,15 +293,23 @@ async def _repeat(
     "route a message to an action and run it (process_message)",
     arg("text", nargs="*", default=[]),
     _ROOM,
+    _EXPECT,
     cell=True,
 )
 def _send(ctx: Context, args: argparse.Namespace) -> ActionResult | None:
     text = _message(ctx, args.text)
-    results = ctx.wait(ctx.runtime.process_message(text, room_id=args.room))
+    results = expecting(
+        args.expect,
+        "%eliza send",
+        lambda: ctx.wait(ctx.runtime.process_message(text, room_id=args.room)),
+    )
+    if results is None:
+        return None  # the expected error was raised, and shown
     if not results:
         print("No action matched the message (it was stored in memory).")
         return None
-    return results[0]
+    # The card shown is the expected failure's, whichever result it was.
+    return first_failure(results, args.expect) or results[0]
 
 
 @_command(
@@ -342,12 +364,17 @@ continue_on_error. The options go to every step."""
     _JSON,
     _ROOM,
     _TIMEOUT,
+    _EXPECT,
     cell=True,
     usage="%(prog)s ACTION [ACTION ...] [text ...] [--option KEY=VALUE] [--json JSON] "
-    "[--room ROOM] [--timeout S]",
+    "[--room ROOM] [--timeout S] [--expect CODE]",
     epilog=_CHAIN_HELP,
 )
-def _chain(ctx: Context, args: argparse.Namespace) -> ChainResults:
+def _chain(ctx: Context, args: argparse.Namespace) -> ChainResults | None:
+    return expecting(args.expect, "%eliza chain", lambda: _run_chain(ctx, args))
+
+
+def _run_chain(ctx: Context, args: argparse.Namespace) -> ChainResults:
     registry = ctx.runtime.registry
     names, words = _chain_steps(ctx, registry, args)
     actions = [entry[0] for entry in map(registry.find, names) if entry is not None]
