@@ -98,6 +98,8 @@ class Code:
     CASSETTE_ERROR: Final = "CASSETTE_ERROR"
     #: No trace has that id.
     TRACE_NOT_FOUND: Final = "TRACE_NOT_FOUND"
+    #: ``%eliza ... --expect CODE`` saw no failure of that code (raised by the magics).
+    EXPECTATION_FAILED: Final = "EXPECTATION_FAILED"
 
 
 class ElizaError(Exception):

@@ -17,15 +17,15 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import TypeVar
 
-from eliza_nb.errors import ActionCancelledError, ElizaError
+from eliza_nb.errors import ActionCancelledError, Code, ElizaError
 from eliza_nb.types import ActionResult
 
 __all__ = ["EXPECTATION_FAILED", "ExpectationFailed", "expecting", "first_failure"]
 
 T = TypeVar("T")
 
-#: The code of :class:`ExpectationFailed`.
-EXPECTATION_FAILED = "EXPECTATION_FAILED"
+#: The code of :class:`ExpectationFailed` (named, like every code, in ``Code``).
+EXPECTATION_FAILED = Code.EXPECTATION_FAILED
 
 
 class ExpectationFailed(ElizaError, AssertionError):
