@@ -102,3 +102,20 @@ def test_closing_the_runtime_closes_its_cassette(tmp_path: Path) -> None:
     rt.use_cassette(tmp_path / "c.json", "record")
     rt.close()
     assert Cassette.active() is None
+
+
+def test_record_frames_are_shown_rounded_and_keep_every_digit(shell: TestingShell) -> None:
+    import pickle
+
+    import pandas as pd
+
+    shell.run_cell("%eliza run GREET")
+    summary = out(shell, "%eliza summary")
+    html = shell.display_formatter.format(summary)[0]["text/html"]
+    assert "eliza-table" in html
+    assert isinstance(summary, pd.DataFrame)
+    exact = summary.filter(like="_ms").iloc[0].tolist()
+    assert any(len(repr(v)) > 6 for v in exact)  # full precision behind the rounded display
+    assert type(pickle.loads(pickle.dumps(summary))) is pd.DataFrame
+    empty = out(shell, "%eliza errors")
+    assert shell.display_formatter.format(empty)[0]["text/html"] == "<i>no errors</i>"

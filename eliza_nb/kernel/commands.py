@@ -39,6 +39,7 @@ from eliza_nb.kernel._args import (
 )
 from eliza_nb.kernel._expect import expecting, first_failure
 from eliza_nb.kernel._resolve import register_one, registrables, resolve
+from eliza_nb.kernel.shown_frames import for_people
 from eliza_nb.plugin import Plugin
 from eliza_nb.runtime import LOCAL_PLUGIN
 
@@ -570,12 +571,12 @@ def _plugins(ctx: Context, args: argparse.Namespace) -> pd.DataFrame:
 
 @_command("metrics", "one row per run", arg("--action", help="only this action"))
 def _metrics(ctx: Context, args: argparse.Namespace) -> pd.DataFrame:
-    return ctx.runtime.metrics_frame(action=args.action)
+    return for_people(ctx.runtime.metrics_frame(action=args.action), "no runs yet")
 
 
 @_command("errors", "the error log (messages masked)")
 def _errors(ctx: Context, args: argparse.Namespace) -> pd.DataFrame:
-    return ctx.runtime.errors_frame()
+    return for_people(ctx.runtime.errors_frame(), "no errors")
 
 
 @_command(
@@ -585,12 +586,14 @@ def _errors(ctx: Context, args: argparse.Namespace) -> pd.DataFrame:
     arg("--table", help="only this table (messages, notes, ...)"),
 )
 def _memories(ctx: Context, args: argparse.Namespace) -> pd.DataFrame:
-    return ctx.runtime.memories_frame(room_id=args.room, table=args.table)
+    return for_people(
+        ctx.runtime.memories_frame(room_id=args.room, table=args.table), "no memories"
+    )
 
 
 @_command("summary", "per action: runs, success rate, mean/p50/p95/max ms")
 def _summary(ctx: Context, args: argparse.Namespace) -> pd.DataFrame:
-    return ctx.runtime.metrics_summary()
+    return for_people(ctx.runtime.metrics_summary(), "no runs yet")
 
 
 @_command(
