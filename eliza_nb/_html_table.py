@@ -21,7 +21,7 @@ from eliza_nb import _human
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["Column", "frame_table", "table_html"]
+__all__ = ["Column", "frame_table", "frame_text", "table_html"]
 
 _TABLE = (
     "<table class='eliza-table' style='border-collapse:collapse;font-family:sans-serif;"
@@ -106,6 +106,17 @@ def _is_na(value: Any) -> bool:
         return bool(pd.isna(value))
     except (TypeError, ValueError):  # a list or an array in a cell
         return False
+
+
+def frame_text(frame: pd.DataFrame) -> str:
+    """``frame`` as aligned plain text for people, rounded as :func:`frame_table` rounds it."""
+    import pandas as pd
+
+    shown = {}
+    for name, dtype in frame.dtypes.items():
+        _, fmt = _formatter(str(name), dtype)
+        shown[name] = [fmt(v) for v in frame[name].tolist()]
+    return pd.DataFrame(shown, index=frame.index).to_string()
 
 
 def frame_table(frame: pd.DataFrame) -> str:

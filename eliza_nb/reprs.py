@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping, Sequence, Sized
 from html import escape
 from typing import TYPE_CHECKING, Any, Protocol
 
-from eliza_nb import _human
+from eliza_nb import _html_table, _human
 from eliza_nb._html_table import frame_table
 from eliza_nb._tracebacks import traceback_details
 
@@ -32,6 +32,7 @@ __all__ = [
     "action_info_html",
     "durations_png",
     "frame_html",
+    "frame_text",
     "history_html",
     "plugin_html",
     "plugin_text",
@@ -312,6 +313,11 @@ def history_html(results: Sequence[Result]) -> str:
 
 def _short(text: str, limit: int = 80) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def frame_text(frame: pd.DataFrame, empty: str) -> str:
+    """A DataFrame as aligned plain text for people (rounded as :func:`frame_html` rounds)."""
+    return empty if frame.empty else _html_table.frame_text(frame)
 
 
 def frame_html(frame: pd.DataFrame, empty: str) -> str:

@@ -36,6 +36,9 @@ def _shown_class() -> type[pd.DataFrame]:
         def __reduce__(self) -> Any:  # pickled (and copied) as the plain frame it holds
             return pd.DataFrame(self).__reduce__()
 
+        def __repr__(self) -> str:
+            return reprs.frame_text(pd.DataFrame(self), self.empty_text)
+
         def _repr_html_(self) -> str:
             return reprs.frame_html(pd.DataFrame(self), self.empty_text)
 
