@@ -251,7 +251,8 @@ class ActionResult:
         run_id: Sequence number of the run within its runtime session.
         action, plugin: What ran.
         success: False for validation failures, handler errors, timeouts and cancellations.
-        text: The text the handler returned (or its last response's text).
+        text: The text the handler returned; a returned result without one takes its first
+            response's text, no return value its last response's.
         values: The ``values`` the handler returned (elizaOS 1.7): merged into the state the
             next action of a chain sees.
         data: Any other value the handler returned.
