@@ -194,29 +194,25 @@ class MessageLoop:
     ) -> ProviderResult | None:
         """One provider's result, masked as it enters; None (recorded) when it fails."""
         with self.tracer.span("provider", provider.name, plugin=owner) as span:
-            result = await self._get(provider, owner, msg, state, limit)
-            if span is not None:
-                span.fail(None if result is not None else Code.PROVIDER_ERROR)
-                span.set(
-                    **({} if result is None else {"text": result.text, "values": result.values})
+            try:
+                async with asyncio.timeout(limit):
+                    value = provider.get(self.owner, msg, state)  # type: ignore[misc]
+                    if provider.get_is_async or asyncio.iscoroutine(value):
+                        value = await value
+                result = as_provider_result(provider.name, value, self.settings.masker)
+            except Exception as exc:
+                info = self.recorder.failure(
+                    None, owner, provider.name, provider_failure(exc, limit)
                 )
+                log.warning(
+                    "provider %s.%s failed [%s]: %s", owner, provider.name, info.code, info.message
+                )
+                if span is not None:
+                    span.fail(info.code)  # the code the error log holds (TIMEOUT, PROVIDER_ERROR)
+                return None
+            if span is not None:
+                span.set(text=result.text, values=result.values)
             return result
-
-    async def _get(
-        self, provider: Provider, owner: str, msg: Memory, state: State, limit: float
-    ) -> ProviderResult | None:
-        try:
-            async with asyncio.timeout(limit):
-                value = provider.get(self.owner, msg, state)  # type: ignore[misc]
-                if provider.get_is_async or asyncio.iscoroutine(value):
-                    value = await value
-            return as_provider_result(provider.name, value, self.settings.masker)
-        except Exception as exc:
-            info = self.recorder.failure(None, owner, provider.name, provider_failure(exc, limit))
-            log.warning(
-                "provider %s.%s failed [%s]: %s", owner, provider.name, info.code, info.message
-            )
-            return None
 
     async def _usable_actions(self, msg: Memory, state: State) -> list[str]:
         usable = []

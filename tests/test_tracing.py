@@ -242,3 +242,16 @@ async def test_bad_trace_requests_are_clear_errors(
 async def test_no_trace_yet_says_how_to_turn_tracing_on(runtime: AgentRuntime) -> None:
     with pytest.raises(ElizaError, match="turn tracing on"):
         runtime.trace()
+
+
+async def test_a_slow_provider_span_carries_the_recorded_code(traced: AgentRuntime) -> None:
+    async def slow(*args: Any) -> str:
+        await asyncio.Event().wait()
+        return "never"
+
+    await traced.register_provider(Provider(name="SLOW", get=slow))
+    await traced.set_setting("PROVIDER_TIMEOUT", 0.01)
+    await traced.compose_state("hi")
+    frame = traced.traces_frame()
+    slow_span = frame[frame["name"] == "SLOW"].iloc[0]
+    assert slow_span["error_code"] == "TIMEOUT" == traced.errors_frame()["code"].iloc[-1]
