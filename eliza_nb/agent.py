@@ -37,9 +37,9 @@ from typing import TYPE_CHECKING, Any, Protocol
 from eliza_nb import prompts
 from eliza_nb._checks import shown
 from eliza_nb.decisions import Decision, DecisionParseError, parse_decision
-from eliza_nb.errors import Code, ElizaError, ModelNotFoundError
+from eliza_nb.errors import Code, ModelNotFoundError
 from eliza_nb.handler_output import error_info
-from eliza_nb.models import ModelEntry, call_model
+from eliza_nb.models import ModelEntry, call_model, model_error_code
 from eliza_nb.settings import seconds_setting
 from eliza_nb.types import ActionResult, Content, ErrorInfo, Memory, State
 
@@ -375,8 +375,7 @@ async def _ask(loop: Loop, entry: ModelEntry, params: dict[str, Any], limit: flo
     except TimeoutError as exc:
         raise _StageError(Code.TIMEOUT, exc) from exc
     except Exception as exc:
-        code = exc.code if isinstance(exc, ElizaError) else Code.MODEL_ERROR
-        raise _StageError(code, exc) from exc
+        raise _StageError(model_error_code(exc), exc) from exc
 
 
 def _failure(entry: ModelEntry, exc: _StageError, limit: float, answer: Any) -> ErrorInfo:

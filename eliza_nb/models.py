@@ -36,7 +36,7 @@ from eliza_nb._calls import accepted_arity
 from eliza_nb._checks import shown
 from eliza_nb._handler_table import HandlerTable
 from eliza_nb._tables import table
-from eliza_nb.errors import Code, ValidationError
+from eliza_nb.errors import Code, ElizaError, ValidationError
 from eliza_nb.handler_output import error_info
 from eliza_nb.protocols import PluginRuntime
 from eliza_nb.tracing import NO_TRACER, Tracer
@@ -58,6 +58,7 @@ __all__ = [
     "call_model",
     "embed_memory",
     "embed_text",
+    "model_error_code",
     "model_key",
     "normalize_models",
 ]
@@ -334,15 +335,26 @@ async def call_model(runtime: PluginRuntime, entry: ModelEntry, params: dict[str
     """
     tracer: Tracer = getattr(runtime, "tracer", NO_TRACER)  # a runtime may not trace
     with tracer.span("model", entry.model_type, **_model_attributes(entry, params)) as span:
-        value = entry.handler(runtime, params)
-        if inspect.isawaitable(value):
-            value = await value
+        try:
+            value = entry.handler(runtime, params)
+            if inspect.isawaitable(value):
+                value = await value
+        except Exception as exc:
+            if span is not None:
+                span.fail(model_error_code(exc))
+            raise
         if entry.model_type == ModelType.TEXT_EMBEDDING:
             return value
         value = runtime.settings.masker.mask_value(value)
         if span is not None:
             span.set(answer=value)
         return value
+
+
+def model_error_code(exc: BaseException) -> str:
+    """The code a failed model call is recorded with: an ``ElizaError``'s own (``API_ERROR``,
+    ``CASSETTE_MISS``...), else ``MODEL_ERROR``."""
+    return exc.code if isinstance(exc, ElizaError) else Code.MODEL_ERROR
 
 
 def _model_attributes(entry: ModelEntry, params: Mapping[str, Any]) -> dict[str, Any]:

@@ -255,3 +255,10 @@ async def test_a_slow_provider_span_carries_the_recorded_code(traced: AgentRunti
     frame = traced.traces_frame()
     slow_span = frame[frame["name"] == "SLOW"].iloc[0]
     assert slow_span["error_code"] == "TIMEOUT" == traced.errors_frame()["code"].iloc[-1]
+
+
+async def test_a_failed_model_span_carries_the_step_s_code(traced: AgentRuntime) -> None:
+    await traced.register_plugin(DeterministicModel([RuntimeError("driver crashed")]).plugin)
+    (step,) = await traced.process_message("hi")
+    model = next(s for s in traced.trace(step.trace_id).spans if s.name == "TEXT_LARGE")
+    assert model.error_code == step.error_code == "MODEL_ERROR"
