@@ -48,7 +48,7 @@ if TYPE_CHECKING:
     from eliza_nb.registry import Registry
     from eliza_nb.settings import Masker
 
-__all__ = ["Dispatcher", "ErrorHook", "RunListener", "check_timeout"]
+__all__ = ["Dispatcher", "ErrorHook", "RunListener", "check_state", "check_timeout"]
 
 log = logging.getLogger("eliza_nb")
 RunListener = Callable[[ActionResult], Any]
@@ -167,11 +167,7 @@ class Dispatcher:
             asyncio.CancelledError / KeyboardInterrupt: (when awaited) the run was cancelled or
                 interrupted; it is recorded as ``CANCELLED`` first.
         """
-        if state is not None and not isinstance(state, State):
-            raise ValidationError(
-                f"state must be a State from compose_state, got {type(state).__name__}",
-                field="state",
-            )
+        check_state(state)
         opts = {} if options is None else _options(options)
         limit = self.timeout_for(action, timeout)
         execute = self._observed if self.events.watching_actions else self._execute
@@ -340,6 +336,20 @@ def _outcome(result: ActionResult) -> dict[str, Any]:
     if result.error is not None:
         outcome["error"] = result.error.message
     return outcome
+
+
+def check_state(state: Any) -> State | None:
+    """``state`` itself, if it is None or a ``State``.
+
+    Raises:
+        ValidationError: it is anything else (a dict of values, say).
+    """
+    if state is not None and not isinstance(state, State):
+        raise ValidationError(
+            f"state must be a State from compose_state, got {type(state).__name__}",
+            field="state",
+        )
+    return state
 
 
 def check_timeout(timeout: float | None) -> float | None:

@@ -27,6 +27,7 @@ from eliza_nb._checks import (
     text_arg,
 )
 from eliza_nb.chains import check_names, run_chain
+from eliza_nb.dispatcher import check_state
 from eliza_nb.errors import Code, ValidationError
 from eliza_nb.events import EventType
 from eliza_nb.handler_output import Callback, error_info
@@ -254,15 +255,12 @@ class MessageLoop:
         """
         check_names(names)
         msg = self.to_memory(message, room_id=room_id)
-        if state is None:
+        given = check_state(state)
+        if given is None:
             state = await self.compose_state(msg)
-        elif not isinstance(state, State):
-            raise ValidationError(
-                f"state must be a State from compose_state, got {type(state).__name__}",
-                field="state",
-            )
-        else:
-            state = state.model_copy(deep=False, update={"values": dict(state.values)})
+        else:  # the chain's own: its steps' values and results must not reach the caller's
+            update = {"values": dict(given.values), "data": dict(given.data)}
+            state = given.model_copy(deep=False, update=update)
         with self.tracer.span("chain", ",".join(names), thought=thought) as span:
             results = await run_chain(
                 self.dispatcher,

@@ -421,3 +421,12 @@ def test_a_failing_default_factory_is_shown_not_raised() -> None:
         n: int = Field(default_factory=broken)
 
     assert describe_parameters(Odd) == "n: int = '<default_factory failed: RuntimeError>'"
+
+
+async def test_a_given_state_is_not_changed_by_the_chain(chain_runtime: AgentRuntime) -> None:
+    state = await chain_runtime.compose_state("go")
+    before = (dict(state.values), dict(state.data))
+    await chain_runtime.execute_actions(["FIRST", "SECOND"], "go", state=state)
+    assert (state.values, state.data) == before
+    with pytest.raises(ValidationError, match="state must be a State from compose_state"):
+        await chain_runtime.execute_actions(["FIRST"], "go", state={"values": {}})  # type: ignore[arg-type]
