@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 NOTEBOOKS := notebooks
 
-.PHONY: install demo test lint pytest notebooks bench lab app browser clean
+.PHONY: install demo test lint pytest notebooks bench lab app browser node clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -27,7 +27,7 @@ lint: install
 	$(BIN)/ruff format --check eliza_nb tests benchmarks
 	$(BIN)/mypy eliza_nb
 
-pytest: install browser
+pytest: install browser node
 	$(BIN)/python -m pytest tests -q
 	$(BIN)/python -m pytest --nbval --nbval-current-env --nbval-sanitize-with $(NOTEBOOKS)/sanitize.cfg $(NOTEBOOKS) -q -p no:randomly
 
@@ -55,6 +55,26 @@ browser:
 		{ $$SUDO apt-get update -q && \
 		  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; } \
 		|| echo "browser: could not install chromium; the browser tests will skip"; \
+	fi
+
+# Prints the major version of the node on PATH ('' when there is none).
+NODE_MAJOR = node --version 2>/dev/null | sed -n 's/^v\([0-9]*\).*/\1/p'
+
+## node: Debian's Node.js and npm for the Node bridge (Node 18 or later; plugin packages go to
+## eliza_nb.npm's cache, never into the project); where they cannot be had, those tests skip
+node:
+	@if [ "$$($(NODE_MAJOR))" -ge 18 ] 2>/dev/null && command -v npm >/dev/null 2>&1; then :; \
+	elif ! command -v apt-get >/dev/null 2>&1; then \
+		echo "node: no apt-get here; the Node-bridge tests will skip"; \
+	else \
+		SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo -n); \
+		if { $$SUDO apt-get update -q && \
+		     $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q nodejs npm; }; then \
+			[ "$$($(NODE_MAJOR))" -ge 18 ] 2>/dev/null || \
+			echo "node: this system's Node.js is older than 18; the Node-bridge tests will skip"; \
+		else \
+			echo "node: could not install nodejs and npm; the Node-bridge tests will skip"; \
+		fi; \
 	fi
 
 clean:
