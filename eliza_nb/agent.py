@@ -89,7 +89,13 @@ class Loop(PromptContext, Protocol):
     ) -> State: ...
 
     async def execute_actions(
-        self, names: Sequence[str], message: Any = None, *, state: State, thought: str
+        self,
+        names: Sequence[str],
+        message: Any = None,
+        *,
+        state: State,
+        thought: str,
+        responses: Sequence[Content],
     ) -> list[ActionResult]: ...
 
     async def evaluate(self, msg: Memory, state: State) -> None: ...
@@ -226,13 +232,15 @@ async def _act(
     loop: Loop, message: Memory, decision: Decision, state: State, step: ActionResult
 ) -> list[ActionResult]:
     """Say the decision's text, compose the providers it names, run its chain, evaluate."""
-    if _speaks(loop, decision):
+    names = _chain(loop, decision)
+    if _speaks(loop, decision, names):
         await loop.say(message, step.responses[0])
     asked = [p for p in decision.providers if _provider_known(loop, p)]
     if asked:
         state = await loop.compose_state(message, asked)
-    names = [n for n in decision.actions if loop.registry.find(n) or n.upper() not in _PSEUDO]
-    results = await loop.execute_actions(names, message, state=state, thought=decision.thought)
+    results = await loop.execute_actions(
+        names, message, state=state, thought=decision.thought, responses=step.responses
+    )
     for result in results:
         if result.error_code == Code.ACTION_NOT_FOUND:
             await _cannot(loop, result, message)
@@ -246,10 +254,26 @@ def _provider_known(loop: Loop, name: str) -> bool:
     return any(p.name.upper() == name.upper() for p, _ in loop.registry.providers)
 
 
-def _speaks(loop: Loop, decision: Decision) -> bool:
-    """A decision's text is said unless it is empty or the model chose the IGNORE pseudo-action."""
-    ignored = any(a.upper() == "IGNORE" for a in decision.actions)
-    return bool(decision.text) and not (ignored and loop.registry.find("IGNORE") is None)
+def _chain(loop: Loop, decision: Decision) -> list[str]:
+    """The actions to run, read as elizaOS 1.7 reads them.
+
+    REPLY alone, with a text and no providers, is elizaOS's simple mode: the text is the
+    reply and nothing runs. REPLY, NONE and IGNORE run only when a plugin (bootstrap)
+    registers them.
+    """
+    actions = list(decision.actions)
+    simple = [a.upper() for a in actions] == ["REPLY"] and not decision.providers
+    if simple and decision.text:
+        return []
+    return [n for n in actions if loop.registry.find(n) or n.upper() not in _PSEUDO]
+
+
+def _speaks(loop: Loop, decision: Decision, names: list[str]) -> bool:
+    """A decision's text is said unless it is empty, the model chose IGNORE, or a registered
+    REPLY or IGNORE runs: those speak through their callback (elizaOS's actions mode)."""
+    chosen = {a.upper() for a in decision.actions}
+    speakers = {n.upper() for n in names if loop.registry.find(n)} & {"REPLY", "IGNORE"}
+    return bool(decision.text) and "IGNORE" not in chosen and not speakers
 
 
 async def _cannot(loop: Loop, result: ActionResult, message: Memory) -> None:

@@ -4,7 +4,9 @@
 step is recorded like any run. Every handler gets two reserved options:
 
 - ``options["action_context"]``: an :class:`ActionContext`, the results of the steps before it;
-- ``options["action_plan"]``: the chain's :class:`ActionPlan` (steps, their status, the thought).
+- ``options["action_plan"]``: the chain's :class:`ActionPlan` (steps, their status, the thought);
+- in the agent loop, ``options["responses"]``: the agent's decided replies (``Content``), what
+  elizaOS passes a handler as its ``responses`` argument.
 
 A step's ``ActionResult.values`` are merged into the state the next step sees, and
 ``state.data["action_results"]`` lists the results so far. A failed step stops the chain unless
@@ -37,7 +39,7 @@ from eliza_nb._checks import shown
 from eliza_nb.dispatcher import check_timeout
 from eliza_nb.errors import ValidationError
 from eliza_nb.parameters import RESERVED_OPTIONS
-from eliza_nb.types import ActionResult, Memory, State
+from eliza_nb.types import ActionResult, Content, Memory, State
 
 if TYPE_CHECKING:
     from eliza_nb.dispatcher import Dispatcher
@@ -132,6 +134,7 @@ async def run_chain(
     options: Mapping[str, Any] | None = None,
     timeout: float | None = None,
     thought: str = "",
+    responses: Sequence[Content] = (),
 ) -> list[ActionResult]:
     """Run ``names`` in order on ``message``; the results of the steps that ran.
 
@@ -142,6 +145,8 @@ async def run_chain(
         ValidationError: ``names``, ``options`` or ``timeout`` are malformed (before any step).
     """
     shared = _chain_options(options)
+    if responses:  # the agent's decided replies: elizaOS's sixth handler argument
+        shared["responses"] = list(responses)
     plan = ActionPlan(steps=[ActionStep(n) for n in check_names(names)], thought=thought)
     check_timeout(timeout)
     results: list[ActionResult] = []

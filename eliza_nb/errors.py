@@ -20,6 +20,9 @@ Every error the library raises derives from :class:`ElizaError` and carries a st
     ├── StoreError            STORE_ERROR          the memory database (or a baseline file)
     │                                              cannot be used
     ├── ModelNotFoundError    MODEL_NOT_FOUND      no plugin serves the requested model type
+    ├── BridgeError           BRIDGE_ERROR         the Node process of the TypeScript plugins
+    │                                              died or broke the wire (it restarts on
+    │                                              the next call)
     ├── SecretError           SECRET_ERROR         no key, a bad key, or a tampered secret
     │                                              (in ``eliza_nb.secrets``)
     └── BaselineDriftError    BASELINE_DRIFT       results drifted from a stored baseline; also
@@ -40,6 +43,7 @@ __all__ = [
     "ActionNotFoundError",
     "ActionTimeoutError",
     "ApiError",
+    "BridgeError",
     "Code",
     "ConfigurationError",
     "ElizaError",
@@ -100,6 +104,8 @@ class Code:
     TRACE_NOT_FOUND: Final = "TRACE_NOT_FOUND"
     #: ``%eliza ... --expect CODE`` saw no failure of that code (raised by the magics).
     EXPECTATION_FAILED: Final = "EXPECTATION_FAILED"
+    #: The Node process serving TypeScript plugins died mid-call or broke the wire.
+    BRIDGE_ERROR: Final = "BRIDGE_ERROR"
 
 
 class ElizaError(Exception):
@@ -273,6 +279,16 @@ class ModelNotFoundError(ElizaError):
     default_code: ClassVar[str] = Code.MODEL_NOT_FOUND
 
 
+class BridgeError(ElizaError):
+    """The Node process that serves a runtime's TypeScript plugins died or broke the wire.
+
+    The call in flight fails with this code; the next call starts a new process and loads the
+    plugins again (see :mod:`eliza_nb.node_bridge`).
+    """
+
+    default_code: ClassVar[str] = Code.BRIDGE_ERROR
+
+
 def error_for(code: str, message: str, details: dict[str, Any] | None = None) -> ElizaError:
     """The error of the class whose code is ``code`` (an ``ElizaError`` for any other code).
 
@@ -298,4 +314,5 @@ _BY_CODE: tuple[type[ElizaError], ...] = (
     ApiError,
     StoreError,
     ModelNotFoundError,
+    BridgeError,
 )

@@ -103,6 +103,7 @@ def fold_return(value: Any, result: ActionResult, masker: Masker | None = None) 
         result.text, result.success = _response_text(result, returned=False), True
         return None
     success, text, values, data, err = _fold(value)
+    result.quiet = isinstance(value, ActionResult) and value.quiet
     if masker is not None:
         text = masker.mask(text) if isinstance(text, str) else text
         values, data = masker.mask_value(values), masker.mask_value(data)

@@ -248,6 +248,7 @@ class MessageLoop:
         room_id: str | None = None,
         timeout: float | None = None,
         thought: str = "",
+        responses: Sequence[Content] = (),
     ) -> list[ActionResult]:
         """Run a chain of actions (see :mod:`eliza_nb.chains`); the results of the steps run.
 
@@ -270,6 +271,7 @@ class MessageLoop:
                 options=options,
                 timeout=timeout,
                 thought=thought,
+                responses=responses,
             )
             if span is not None:
                 span.set(steps=[r.action for r in results])
@@ -328,9 +330,16 @@ class MessageLoop:
         return result
 
     async def remember_reply(self, result: ActionResult, msg: Memory) -> None:
-        """Keep what an action said (its responses, else its text) as the agent's memories."""
-        replies = result.responses or ([Content(text=result.text)] if result.text else [])
+        """Keep what an action said (its responses, else its text) as the agent's memories.
+
+        A TypeScript plugin's result speaks only through its responses (``ActionResult.quiet``),
+        and an empty response (IGNORE passing on an empty decision) says nothing.
+        """
+        spoken = result.text and not result.quiet
+        replies = result.responses or ([Content(text=result.text)] if spoken else [])
         for content in replies:
+            if not content.text and not content.attachments:
+                continue
             if content.action is None:
                 content = content.model_copy(update={"action": result.action})
             await self.say(msg, content)

@@ -162,8 +162,8 @@ class PackageSpec:
     def parse(cls, spec: str) -> PackageSpec:
         """Read ``'@scope/name@1.2.3'``, ``'name@^1'``, ``'name'``, or a local folder.
 
-        A local folder is ``./path``, ``../path``, ``/abs/path``, ``~/path`` or
-        ``file:/path``; an optional leading ``npm:`` is dropped.
+        A local folder is ``./path``, ``../path``, ``/abs/path``, ``~/path``, ``file:/path``
+        or any path of an existing folder; an optional leading ``npm:`` is dropped.
 
         Raises:
             ValidationError: the package name breaks npm's rules (empty, spaces, upper case,
@@ -177,7 +177,8 @@ class PackageSpec:
         text = spec.strip().removeprefix("npm:")
         if text.startswith("file:"):
             return _local_spec(spec, text.removeprefix("file:").removeprefix("//"))
-        if text.startswith((".", "/", "~")):
+        # An existing folder is a folder (npm would read 'dir/name' as a GitHub repository).
+        if text.startswith((".", "/", "~")) or (text and Path(text).is_dir()):
             return _local_spec(spec, text)
         # The first '@' after the first character splits name and version: a scope's '@'
         # stays with the name.

@@ -42,7 +42,7 @@ __all__ = [
 ]
 
 #: Option keys the runtime itself fills in (never validated against an action's parameters).
-RESERVED_OPTIONS = frozenset({"action_context", "action_plan", "parameters"})
+RESERVED_OPTIONS = frozenset({"action_context", "action_plan", "parameters", "responses"})
 
 
 @dataclass(frozen=True, slots=True)

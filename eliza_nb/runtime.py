@@ -31,6 +31,7 @@ from eliza_nb.events import EventEmitter, EventHandler, EventType
 from eliza_nb.memory import MemoryManager
 from eliza_nb.message_loop import MessageLoop
 from eliza_nb.models import ModelHandler, ModelRegistry, call_model, model_key
+from eliza_nb.node_plugins import NodePlugins
 from eliza_nb.plugin import Action, Evaluator, Plugin, Provider, Service
 from eliza_nb.plugin_host import LOCAL_PLUGIN, PluginHost
 from eliza_nb.record_limits import RecordLimits
@@ -126,6 +127,8 @@ class AgentRuntime:
         self.reports = Reports(
             self.metrics, self.store, self.registry, self.settings, self.agent_id
         )
+        #: The TypeScript plugins and their Node process (started by register_npm_plugin).
+        self.node = NodePlugins(self)
         self._loop: asyncio.AbstractEventLoop | None = None
 
     @property
@@ -182,6 +185,21 @@ class AgentRuntime:
                 what ``register_plugin`` raises.
         """
         await self.host.register_all(plugins)
+
+    async def register_npm_plugin(self, spec: str) -> Plugin:
+        """Register an elizaOS TypeScript plugin from npm (or a folder), run by Node.
+
+        ``spec`` is an npm spec (``"@elizaos/plugin-bootstrap@1.7.2"``) or the path of a
+        folder holding a built plugin package. The package is installed once into a cache
+        shared by every project (``eliza_nb.npm.cache_dir()``); one Node process per runtime
+        loads it; its actions, providers, evaluators, models and tests become parts of an
+        eliza_nb plugin that call across (see :mod:`eliza_nb.node_plugins`). Returns it.
+
+        Raises:
+            PluginError: Node 18+ or npm is missing, the package or version does not exist,
+                its install failed, or it exports no plugin (each says what to do).
+        """
+        return await self.node.register(spec)
 
     async def unregister_plugin(self, name: str) -> None:
         """Remove a plugin and all its parts, calling its ``on_unload`` and stopping services.
@@ -596,6 +614,7 @@ class AgentRuntime:
         if source is not None:  # a cassette: it also holds the process's HTTP hook
             source.close()
         await self.host.unload_all()
+        self.node.close()
         self.metrics.close()  # the last run records, then the session's end
         self.store.close()
         self.registry.closed = True

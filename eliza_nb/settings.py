@@ -33,6 +33,7 @@ _MAX_DEPTH = 100
 LIBRARY_SETTINGS = frozenset(
     {
         "CHECK_SHOULD_RESPOND",
+        "CONVERSATION_LENGTH",
         "ELIZA_DEBUG",
         "ELIZA_ENV",
         "LOG_LEVEL",

@@ -270,6 +270,7 @@ class ActionResult:
         "duration_ms",
         "error",
         "plugin",
+        "quiet",
         "responses",
         "run_id",
         "started",
@@ -307,6 +308,9 @@ class ActionResult:
         self.duration_ms = duration_ms
         #: The trace this run belongs to (``runtime.trace(result.trace_id)``), when traced.
         self.trace_id: str | None = None
+        #: True for the result of a TypeScript plugin's action: as in elizaOS, its text is for
+        #: the chain, and the agent loop keeps only what it passed to ``callback``.
+        self.quiet = False
 
     @property
     def started_at(self) -> datetime:

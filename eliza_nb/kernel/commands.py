@@ -496,10 +496,13 @@ def _cassette(ctx: Context, args: argparse.Namespace) -> Any:
 @_command(
     "register",
     "register a plugin (or action/provider/evaluator): a variable, "
-    "module:attr, or an installed plugin's entry-point name",
+    "module:attr, an installed plugin's entry-point name, or npm:PACKAGE[@VERSION] / "
+    "npm:FOLDER for an elizaOS TypeScript plugin",
     arg("obj"),
 )
 def _register(ctx: Context, args: argparse.Namespace) -> Any:
+    if args.obj.startswith("npm:"):
+        return ctx.wait(ctx.runtime.register_npm_plugin(args.obj.removeprefix("npm:")))
     items = registrables(resolve(ctx.shell.user_ns, args.obj), args.obj)
     for item in items:
         ctx.wait(register_one(ctx.runtime, item))
