@@ -33,7 +33,7 @@ pytest: install browser node
 
 ## bench: every benchmark script, each printing figures measured in one run
 bench: install
-	for b in dispatch magics store load batch dashboard records_memory; do $(BIN)/python benchmarks/$$b.py || exit 1; done
+	for b in dispatch magics store load batch dashboard records_memory bridge; do $(BIN)/python benchmarks/$$b.py || exit 1; done
 
 ## lab: JupyterLab on notebooks/ with the package installed in .venv
 lab: install

@@ -208,7 +208,8 @@ class NodeBridge:
         proc = self._proc
         if proc is not None and proc.poll() is None:
             if proc.stdin is not None:
-                proc.stdin.close()  # the bridge exits when its stdin closes
+                with self._lock, contextlib.suppress(OSError):
+                    proc.stdin.close()  # the bridge exits when its stdin closes
             try:
                 proc.wait(timeout=2)
             except subprocess.TimeoutExpired:
@@ -217,12 +218,16 @@ class NodeBridge:
     # -- the threads ------------------------------------------------------------------------
     def _read(self, proc: subprocess.Popen[bytes]) -> None:
         assert proc.stdout is not None
-        for line in proc.stdout:
-            try:
-                self._dispatch(json.loads(line))
-            except Exception:  # a bad line must not stop the reader: every other call waits on it
-                log.exception("Node bridge: cannot handle %r", line[:200])
+        with proc.stdout:
+            for line in proc.stdout:
+                try:
+                    self._dispatch(json.loads(line))
+                except Exception:  # a bad line must not stop the reader: all calls wait on it
+                    log.exception("Node bridge: cannot handle %r", line[:200])
         proc.wait()
+        if proc.stdin is not None:
+            with self._lock, contextlib.suppress(OSError):
+                proc.stdin.close()
         self._fail_all(proc)
 
     def _dispatch(self, message: dict[str, Any]) -> None:
@@ -274,10 +279,11 @@ class NodeBridge:
 
     def _read_stderr(self, proc: subprocess.Popen[bytes]) -> None:
         assert proc.stderr is not None
-        for raw in proc.stderr:
-            line = raw.decode(errors="replace").rstrip()
-            self._stderr.append(line)
-            log.debug("node[%s]: %s", proc.pid, line)
+        with proc.stderr:
+            for raw in proc.stderr:
+                line = raw.decode(errors="replace").rstrip()
+                self._stderr.append(line)
+                log.debug("node[%s]: %s", proc.pid, line)
 
     def _fail_all(self, proc: subprocess.Popen[bytes]) -> None:
         if self._proc is not proc:
