@@ -29,6 +29,7 @@ import itertools
 import json
 import logging
 import os
+import re
 import subprocess
 import threading
 from collections.abc import Awaitable, Callable, Mapping
@@ -43,6 +44,7 @@ __all__ = ["BRIDGE_SCRIPT", "Call", "NodeBridge", "RuntimeCalls"]
 log = logging.getLogger("eliza_nb.bridge")
 BRIDGE_SCRIPT = Path(__file__).parent / "js" / "bridge.mjs"
 _START_TIMEOUT = 30.0
+_INTERNAL_FRAME = re.compile(r"\(node:|at node:|/eliza_nb/js/bridge\.mjs:")
 #: What the Node process inherits of our environment: never the settings or secrets in it.
 _ENV_KEYS = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR", "NODE_EXTRA_CA_CERTS")
 
@@ -318,7 +320,9 @@ def _script_error(call: Call, error: Mapping[str, Any]) -> ElizaError:
     """The exception a TS failure becomes: its message, its JavaScript stack as a note."""
     name, message = error.get("name") or "Error", error.get("message") or "(no message)"
     exc = HandlerError(f"{name}: {message}", details={"js_code": error.get("code")})
-    stack = str(error.get("stack") or "")
+    # The plugin's own frames: the bridge's and Node's internals say nothing about its bug.
+    lines = str(error.get("stack") or "").splitlines()
+    stack = "\n".join(line for line in lines if not _INTERNAL_FRAME.search(line))
     if stack:
         exc.add_note(f"JavaScript stack of {call.op} {call.name}:\n{stack}")
     return exc
