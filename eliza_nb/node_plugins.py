@@ -26,6 +26,7 @@ from eliza_nb.errors import ElizaError, PluginError
 from eliza_nb.node_bridge import NodeBridge
 from eliza_nb.node_runtime import NodeHost, NodeRuntime
 from eliza_nb.node_shapes import (
+    content_to_js,
     example_from_js,
     memory_to_js,
     options_to_js,
@@ -144,7 +145,7 @@ def _listing(node: NodePlugins, registry: Any) -> dict[str, list[dict[str, Any]]
         if hasattr(part, "similes"):
             out["similes"] = part.similes
             out["examples"] = [
-                [{"name": t.user, "content": t.content.model_dump(exclude_none=True)} for t in c]
+                [{"name": t.user, "content": content_to_js(t.content)} for t in c]
                 for c in part.examples
             ]
         return out

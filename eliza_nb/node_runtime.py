@@ -16,6 +16,7 @@ import inspect
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
+from eliza_nb._calls import call_hook
 from eliza_nb.errors import ValidationError
 from eliza_nb.memory import MemoryManager
 from eliza_nb.models import ModelRuntime
@@ -217,8 +218,9 @@ async def _validate_part(
     part = next((p for p, _ in parts if p.name == name), None)
     if part is None or part.validate is None:
         return part is not None
-    ok = part.validate(rt.runtime, rt.memory(message), state_from_js(state))
-    return bool(await ok if inspect.isawaitable(ok) else ok)
+    return bool(
+        await call_hook(part.validate, rt.runtime, rt.memory(message), state_from_js(state))
+    )
 
 
 async def _service_call(rt: NodeRuntime, call: Call, name: str, method: str, args: Any) -> Any:
